@@ -1,0 +1,1 @@
+"""API v1: the JSON endpoints link owners use."""

@@ -1,0 +1,153 @@
+"""The ``snip`` command: migrations (``snip db ...``), API keys, the click flusher, purging.
+
+Exit codes: 0 success, 1 the operation failed, 2 wrong usage or configuration.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import delete, select
+
+from snip.config import ConfigError
+from snip.extensions import db
+from snip.models import ApiKey, Link
+
+
+@click.group("keys", help="Create, list and revoke API keys.")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("create")
+@click.option("--name", required=True, help="Who or what the key is for.")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(["read", "write"]),
+              default=("read", "write"), show_default=True, help="Repeat for several scopes.")
+@with_appcontext
+def create_key(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a key and print it ONCE; only its SHA-256 is stored."""
+    from snip.auth import new_key
+
+    row, plain = new_key(name, list(scopes))
+    db.session.add(row)
+    db.session.commit()
+    click.echo(f"created key {row.id} ({row.name}, scopes: {row.scopes})", err=True)
+    click.echo("store it now; it cannot be shown again:", err=True)
+    click.echo(plain)
+
+
+@keys_group.command("list")
+@with_appcontext
+def list_keys() -> None:
+    """List keys (id, prefix, name, scopes, state); never the keys themselves."""
+    for key in db.session.scalars(select(ApiKey).order_by(ApiKey.id)):
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        click.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{key.scopes}\t{state}")
+
+
+@keys_group.command("revoke")
+@click.argument("key_id", type=int)
+@with_appcontext
+def revoke_key(key_id: int) -> None:
+    """Revoke a key by its id (see `snip keys list`); it stops working at once."""
+    from snip.auth import revoke
+
+    key = db.session.get(ApiKey, key_id)
+    if key is None:
+        raise click.ClickException(f"no API key with id {key_id}")
+    revoke(key)
+    db.session.commit()
+    click.echo(f"revoked key {key_id} ({key.name})")
+
+
+@click.group("clicks", help="Move buffered clicks from Redis into the database.")
+def clicks_group() -> None:
+    pass
+
+
+@clicks_group.command("flush")
+@click.option("--loop", is_flag=True, help="Keep flushing until SIGTERM.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between flushes with --loop.")
+@with_appcontext
+def flush_clicks(loop: bool, interval: float) -> None:
+    """Flush once (for a CronJob) or in a loop (for a Deployment)."""
+    from snip.clicks import ClickFlusher
+
+    guard = current_app.extensions["snip"].redis
+    if not guard.enabled:
+        click.echo("REDIS_URL is not set: clicks are written to the database directly; nothing to flush.")
+        return
+    flusher = ClickFlusher(guard.client, lambda: db.session)
+    stopping = False
+
+    def stop(*_):  # finish the batch in hand, then exit
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    while True:
+        try:
+            written = flusher.flush_once()
+            click.echo(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} flushed {written} clicks")
+        except Exception as exc:
+            click.echo(f"flush failed: {exc}", err=True)
+            if not loop:
+                sys.exit(1)
+        if not loop or stopping:
+            return
+        deadline = time.monotonic() + interval
+        while not stopping and time.monotonic() < deadline:
+            time.sleep(min(0.2, interval))
+
+
+@click.group("links", help="Maintenance of links.")
+def links_group() -> None:
+    pass
+
+
+@links_group.command("purge-expired")
+@click.option("--older-than-days", type=click.IntRange(min=1), required=True,
+              help="Delete links that expired more than this many days ago.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@with_appcontext
+def purge_expired(older_than_days: int, dry_run: bool) -> None:
+    """Delete long-expired links and their statistics (their slugs become free again)."""
+    cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+    condition = Link.expires_at < cutoff
+    count = db.session.scalar(select(db.func.count()).select_from(Link).where(condition)) or 0
+    if dry_run:
+        click.echo(f"would delete {count} links expired before {cutoff:%Y-%m-%d}")
+        return
+    db.session.execute(delete(Link).where(condition))
+    db.session.commit()
+    click.echo(f"deleted {count} links expired before {cutoff:%Y-%m-%d}")
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(keys_group)
+    app.cli.add_command(clicks_group)
+    app.cli.add_command(links_group)
+
+
+def _create_app() -> Flask:
+    from snip import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    """Entry point of the ``snip`` console script."""
+    cli = FlaskGroup(create_app=_create_app, load_dotenv=False, add_version_option=False,
+                     help="snip: operate the URL shortener (migrations, API keys, clicks).")
+    try:
+        cli.main(prog_name="snip")
+    except ConfigError as exc:
+        click.echo(f"snip: configuration error: {exc}", err=True)
+        sys.exit(2)

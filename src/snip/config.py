@@ -1,0 +1,165 @@
+"""Settings read from environment variables, validated once at start-up.
+
+Every variable is listed in docs/interfaces.md and .env.example. A wrong value
+stops the process with a message naming the variable, so a typo in a ConfigMap
+shows up as a crash-looping pod with a clear log line, not as odd behaviour later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REDIRECT_STATUSES = (301, 302, 307, 308)
+PLACEHOLDER = re.compile(r"change[_-]?me|changethis|placeholder", re.IGNORECASE)
+RATE_LIMIT = re.compile(r"^\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    redis_url: str | None
+    base_url: str
+    default_redirect_status: int
+    allow_anonymous_create: bool
+    rate_limit_writes: str
+    cache_ttl_seconds: int
+    local_cache_ttl_seconds: float
+    negative_cache_ttl_seconds: int
+    blocked_hosts: tuple[str, ...]
+    trusted_proxies: int
+    log_level: str
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def base_host(self) -> str:
+        return (urlsplit(self.base_url).hostname or "").lower()
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false (got {raw!r})")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float, cast=int):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return cast(default)
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number (got {raw!r})") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum} (got {raw!r})")
+    return value
+
+
+def _database_url(env: Mapping[str, str], production: bool) -> str:
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        if production:
+            raise ConfigError("DATABASE_URL is required when SNIP_ENV=production")
+        return "sqlite:///snip.db"  # relative: Flask-SQLAlchemy puts it in instance/
+    scheme = raw.split(":", 1)[0]
+    # SQLAlchemy needs the driver named; accept the common libpq spelling too.
+    if scheme in {"postgres", "postgresql"}:
+        raw = "postgresql+psycopg" + raw[len(scheme) :]
+    elif not (scheme.startswith("postgresql+") or scheme.startswith("sqlite")):
+        raise ConfigError(
+            f"DATABASE_URL must start with postgresql:// or sqlite:// (got scheme {scheme!r})"
+        )
+    if production and PLACEHOLDER.search(urlsplit(raw).password or ""):
+        raise ConfigError("DATABASE_URL still holds a placeholder password; set a real secret")
+    return raw
+
+
+def _redis_url(env: Mapping[str, str], production: bool) -> str | None:
+    raw = env.get("REDIS_URL", "").strip()
+    if not raw:
+        if production:
+            raise ConfigError(
+                "REDIS_URL is required when SNIP_ENV=production "
+                "(several replicas must share cache, clicks and rate limits)"
+            )
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix:// (got {raw!r})")
+    if production and PLACEHOLDER.search(urlsplit(raw).password or ""):
+        raise ConfigError("REDIS_URL still holds a placeholder password; set a real secret")
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment, or raise ConfigError naming the variable."""
+    env = os.environ if env is None else env
+    mode = env.get("SNIP_ENV", "development").strip().lower() or "development"
+    if mode not in {"development", "production"}:
+        raise ConfigError(f"SNIP_ENV must be development or production (got {mode!r})")
+    production = mode == "production"
+
+    base_url = env.get("SNIP_BASE_URL", "http://127.0.0.1:8000").strip().rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"SNIP_BASE_URL must be an http(s) URL with a host (got {base_url!r})")
+
+    status = _number(env, "SNIP_DEFAULT_REDIRECT_STATUS", 302, 0)
+    if status not in REDIRECT_STATUSES:
+        raise ConfigError(f"SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308 (got {status})")
+
+    rate = env.get("SNIP_RATE_LIMIT_WRITES", "60 per minute").strip()
+    if not RATE_LIMIT.match(rate):
+        raise ConfigError(f"SNIP_RATE_LIMIT_WRITES must look like '60 per minute' (got {rate!r})")
+
+    level = env.get("SNIP_LOG_LEVEL", "INFO").strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"SNIP_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL (got {level!r})")
+
+    blocked = tuple(
+        h.strip().lower() for h in env.get("SNIP_BLOCKED_HOSTS", "").split(",") if h.strip()
+    )
+    return Settings(
+        env=mode,
+        database_url=_database_url(env, production),
+        redis_url=_redis_url(env, production),
+        base_url=base_url,
+        default_redirect_status=status,
+        allow_anonymous_create=_bool(env, "SNIP_ALLOW_ANONYMOUS_CREATE", False),
+        rate_limit_writes=rate,
+        cache_ttl_seconds=_number(env, "SNIP_CACHE_TTL_SECONDS", 300, 1),
+        local_cache_ttl_seconds=_number(env, "SNIP_LOCAL_CACHE_TTL_SECONDS", 2, 0, cast=float),
+        negative_cache_ttl_seconds=_number(env, "SNIP_NEGATIVE_CACHE_TTL_SECONDS", 30, 1),
+        blocked_hosts=blocked,
+        trusted_proxies=_number(env, "SNIP_TRUSTED_PROXIES", 0, 0),
+        log_level=level,
+    )
+
+
+def load_dotenv_file(path: Path | None = None) -> None:
+    """Read a local .env (never overriding real environment variables).
+
+    Set SNIP_DOTENV=0 to skip it; the test suite does, so a developer's .env
+    cannot change what the tests see.
+    """
+    if os.environ.get("SNIP_DOTENV", "1") == "0":
+        return
+    from dotenv import load_dotenv
+
+    load_dotenv(path or Path.cwd() / ".env", override=False)

@@ -1,0 +1,95 @@
+"""RFC 9457 problem details for every error the application answers with.
+
+Every error carries the request id, so a user's bug report can be matched with
+the log line. Validation errors list each failing field.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+PROBLEM_TYPE_BASE = "https://github.com/snip-project/snip/blob/main/docs/api.md#"
+log = logging.getLogger("snip.errors")
+
+
+class Problem(HTTPException):
+    """An error with a stable machine-readable type and optional field details."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description=detail)
+        self.code = status
+        self.kind = kind
+        self.errors = errors
+        self.extra_headers = headers or {}
+
+
+def field_errors(messages: Any, prefix: str = "") -> list[dict[str, str]]:
+    """Flatten webargs/marshmallow messages into [{"field": ..., "message": ...}]."""
+    out: list[dict[str, str]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            # webargs nests messages under the request location ("json", "query").
+            name = key if not prefix else f"{prefix}.{key}"
+            if not prefix and key in {"json", "query", "form", "headers"}:
+                name = ""
+            out.extend(field_errors(value, name))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out.extend({"field": prefix or "body", "message": m} for m in messages)
+    elif isinstance(messages, list):
+        for item in messages:
+            out.extend(field_errors(item, prefix))
+    else:
+        out.append({"field": prefix or "body", "message": str(messages)})
+    return out
+
+
+def problem_response(exc: HTTPException):
+    status = exc.code or 500
+    kind = getattr(exc, "kind", None) or (exc.name or "error").lower().replace(" ", "-")
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + kind,
+        "title": exc.name,
+        "status": status,
+        "detail": exc.description,
+        "instance": request.path,
+        "request_id": getattr(g, "request_id", None),
+    }
+    errors = getattr(exc, "errors", None)
+    messages = (getattr(exc, "data", None) or {}).get("messages")  # from webargs (422)
+    if messages is not None:
+        errors = field_errors(messages)
+        body["detail"] = "The request has invalid fields; see errors."
+        kind = "validation-error"
+        body["type"] = PROBLEM_TYPE_BASE + kind
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.content_type = "application/problem+json"
+    headers = dict(exc.get_response().headers) if status in {401, 405} else {}
+    headers.update(getattr(exc, "extra_headers", {}))
+    for name in ("WWW-Authenticate", "Allow", "Retry-After"):
+        if name in headers:
+            response.headers[name] = headers[name]
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(HTTPException, problem_response)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return problem_response(InternalServerError("Something went wrong; the request id is in the logs."))

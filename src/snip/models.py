@@ -1,0 +1,123 @@
+"""Database tables: links, tags, API keys, click aggregates and flushed batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from snip.extensions import db
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real bigint.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything snip stores is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+link_tags = Table(
+    "link_tags",
+    db.metadata,
+    Column("link_id", BigId, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", BigId, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_link_tags_tag_id", "tag_id"),
+)
+
+
+class ApiKey(db.Model):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in listings to tell keys apart
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 hex, never the key
+    scopes: Mapped[str] = mapped_column(String(100))  # space-separated, e.g. "read write"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def scope_set(self) -> set[str]:
+        return set(self.scopes.split())
+
+
+class Tag(db.Model):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+
+
+class Link(db.Model):
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Uniqueness lives in the database, so two racing creators cannot share a slug.
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_hash: Mapped[str] = mapped_column(String(64), index=True)  # for "reuse existing link"
+    redirect_status: Mapped[int] = mapped_column(SmallInteger)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    max_clicks: Mapped[int | None] = mapped_column(Integer)
+    # Redirects consumed so far; maintained only for links with max_clicks.
+    use_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    # Deleted links keep their row: a slug is never handed to a new owner.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_key_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+
+    tags: Mapped[list[Tag]] = relationship(secondary=link_tags, lazy="selectin", order_by=Tag.name)
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [t.name for t in self.tags]
+
+
+class ClickStat(db.Model):
+    """Clicks per link, day, bot flag and referrer host, written by the flusher."""
+
+    __tablename__ = "click_stats"
+
+    link_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_bot: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    referrer_host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FlushedBatch(db.Model):
+    """Batches of clicks already written, so a re-run never counts one twice."""
+
+    __tablename__ = "flushed_batches"
+
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    flushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

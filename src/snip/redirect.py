@@ -1,0 +1,88 @@
+"""The hot path: GET/HEAD /<slug> answers a redirect without touching the database
+when the link is cached, and records the click without a database write.
+
+The one exception is a link with max_clicks: to never allow one redirect more
+than asked, its use is counted by a single conditional UPDATE in the database,
+which stays exact under concurrency and across Redis outages.
+"""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, redirect, request
+from sqlalchemy import select, update
+
+from snip import metrics
+from snip.cache import MISSING, CachedLink
+from snip.errors import Problem
+from snip.extensions import db
+from snip.models import Link, as_utc
+from snip.net import is_bot, referrer_host
+from snip.state import state
+from snip.validation import SLUG_PATTERN
+
+bp = Blueprint("redirect", __name__)
+
+
+def load_link(slug: str) -> CachedLink | None:
+    link = db.session.scalar(select(Link).where(Link.slug == slug))
+    if link is None:
+        return None
+    expires = as_utc(link.expires_at)
+    return CachedLink(
+        id=link.id,
+        url=link.url,
+        status=link.redirect_status,
+        expires_at=expires.timestamp() if expires else None,
+        max_clicks=link.max_clicks,
+        deleted=link.deleted_at is not None,
+    )
+
+
+def consume_one_use(link_id: int) -> bool:
+    """Atomically take one of a limited link's uses; False when none is left."""
+    result = db.session.execute(
+        update(Link)
+        .where(Link.id == link_id, Link.max_clicks.is_not(None), Link.use_count < Link.max_clicks)
+        .values(use_count=Link.use_count + 1)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def gone(slug: str, why: str) -> Problem:
+    metrics.REDIRECTS.labels("410").inc()
+    return Problem(410, f"link '{slug}' {why}", kind="gone")
+
+
+@bp.route("/<slug>", methods=["GET", "HEAD"])
+def follow(slug: str):
+    if not SLUG_PATTERN.match(slug):  # cannot exist: spare the cache and the database
+        metrics.REDIRECTS.labels("404").inc()
+        raise Problem(404, f"no link with slug '{slug}'", kind="not-found")
+    snip = state()
+    link = snip.cache.get(slug)
+    if link is MISSING:
+        metrics.CACHE_REQUESTS.labels("miss").inc()
+        link = load_link(slug)
+        snip.cache.put(slug, link)
+    else:
+        metrics.CACHE_REQUESTS.labels("hit").inc()
+
+    if link is None:
+        metrics.REDIRECTS.labels("404").inc()
+        raise Problem(404, f"no link with slug '{slug}'", kind="not-found")
+    if link.deleted:
+        raise gone(slug, "was deleted")
+    if link.expires_at is not None and link.expires_at <= time.time():
+        raise gone(slug, "has expired")
+
+    # HEAD is what link checkers and previews send: answer, but count nothing.
+    if request.method == "GET":
+        if link.max_clicks is not None and not consume_one_use(link.id):
+            raise gone(slug, "has reached its maximum number of clicks")
+        path = snip.clicks.record(link.id, is_bot(request.user_agent.string), referrer_host(request.referrer))
+        metrics.CLICKS_RECORDED.labels(path).inc()
+    metrics.REDIRECTS.labels(str(link.status)).inc()
+    return redirect(link.url, code=link.status)

@@ -1,0 +1,95 @@
+"""Request and response shapes of API v1 (marshmallow; also drive the OpenAPI document)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from snip.config import REDIRECT_STATUSES
+
+TAG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,31}$", error="tags are 1-32 characters: a-z, 0-9, '-', '_'")
+MAX_TAGS = 10
+
+
+class LinkCreate(Schema):
+    url = fields.String(required=True, metadata={"description": "http(s) URL to redirect to"})
+    slug = fields.String(metadata={"description": "custom slug; random when omitted"})
+    expires_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "ISO 8601 with time zone; 410 Gone afterwards"}
+    )
+    max_clicks = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=1_000_000_000),
+        metadata={"description": "redirects allowed before the link answers 410"},
+    )
+    redirect_status = fields.Integer(
+        validate=validate.OneOf(REDIRECT_STATUSES), metadata={"description": "301, 302, 307 or 308"}
+    )
+    tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=MAX_TAGS))
+    reuse = fields.Boolean(
+        load_default=False,
+        metadata={"description": "return the existing live link for this URL instead of a new one"},
+    )
+
+    @validates_schema
+    def no_slug_with_reuse(self, data, **kwargs):
+        if data.get("reuse") and data.get("slug"):
+            raise ValidationError("reuse cannot be combined with a custom slug", "reuse")
+
+
+class LinkUpdate(Schema):
+    url = fields.String()
+    expires_at = fields.AwareDateTime(allow_none=True, metadata={"description": "null makes the link permanent"})
+    max_clicks = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=1_000_000_000))
+    redirect_status = fields.Integer(validate=validate.OneOf(REDIRECT_STATUSES))
+    tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=MAX_TAGS))
+
+
+class LinkOut(Schema):
+    slug = fields.String()
+    short_url = fields.String()
+    url = fields.String()
+    redirect_status = fields.Integer()
+    expires_at = fields.DateTime(allow_none=True)
+    max_clicks = fields.Integer(allow_none=True)
+    tags = fields.List(fields.String())
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class LinkListQuery(Schema):
+    tag = fields.String(validate=TAG)
+    q = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "text in slug or URL"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.Integer(validate=validate.Range(min=1), metadata={"description": "next_cursor of the previous page"})
+
+
+class LinkPage(Schema):
+    items = fields.List(fields.Nested(LinkOut))
+    next_cursor = fields.Integer(allow_none=True)
+
+
+class StatsQuery(Schema):
+    from_ = fields.Date(data_key="from", metadata={"description": "first day (UTC), default 30 days ago"})
+    to = fields.Date(metadata={"description": "last day (UTC), default today"})
+
+
+class DayStats(Schema):
+    date = fields.Date()
+    humans = fields.Integer()
+    bots = fields.Integer()
+
+
+class ReferrerStats(Schema):
+    host = fields.String()
+    clicks = fields.Integer()
+
+
+class LinkStats(Schema):
+    slug = fields.String()
+    total = fields.Integer(metadata={"description": "all clicks ever flushed"})
+    humans = fields.Integer()
+    bots = fields.Integer()
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    daily = fields.List(fields.Nested(DayStats))
+    top_referrers = fields.List(fields.Nested(ReferrerStats))
