@@ -15,6 +15,7 @@ source "${SCRIPT_DIR}/../lib/pg.sh"
 # shellcheck source=scripts/lib/kube.sh
 source "${SCRIPT_DIR}/../lib/kube.sh"
 
+SNIP_RESTART_DEPLOYMENTS="${SNIP_RESTART_DEPLOYMENTS:-snip-api snip-flusher}"
 readonly EX_REFUSED=2 # target exists, confirmation missing
 readonly EX_BAD_BACKUP=3 # corrupted, truncated or incomplete backup
 
@@ -40,6 +41,8 @@ Options:
                             print       print the new DATABASE_URL and the kubectl steps
                             kubernetes  patch DATABASE_URL in the Secret and restart the
                                         Deployment (asks first; --yes to skip)
+      --switch-only       skip the restore: only switch to --target-db NAME, an already
+                          restored and verified database (with --switch MODE)
       --list              list the backups in the dir (newest first) and exit
       --dry-run           check the backup and the target, change nothing
   -y, --yes               answer yes to the --switch kubernetes confirmation
@@ -50,7 +53,8 @@ Environment:
                           when unset, libpq's PGHOST, PGPORT, PGUSER, PGPASSWORD
   BACKUP_DIR              default for --dir
   SNIP_NAMESPACE          Kubernetes namespace (default snip)
-  SNIP_DEPLOYMENT         Deployment to restart (default snip-api)
+  SNIP_RESTART_DEPLOYMENTS  Deployments restarted by --switch kubernetes
+                          (default "snip-api snip-flusher")
   SNIP_SECRET_NAME        Secret holding DATABASE_URL (default snip-secrets)
   SNIP_CONFIRM_TOKEN      non-interactive typed confirmation for --force-overwrite
   PGCONNECT_TIMEOUT       seconds to wait for the server (default 10)
@@ -72,6 +76,7 @@ FORCE=0
 JOBS=2
 SWITCH=""
 LIST=0
+SWITCH_ONLY=0
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -81,6 +86,7 @@ while [[ $# -gt 0 ]]; do
     --force-overwrite) FORCE=1; shift ;;
     -j | --jobs) need_value "$@"; JOBS="$2"; shift 2 ;;
     --switch) need_value "$@"; SWITCH="$2"; shift 2 ;;
+    --switch-only) SWITCH_ONLY=1; shift ;;
     --list) LIST=1; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
     -y | --yes) ASSUME_YES=1; shift ;;
@@ -94,8 +100,53 @@ done
 [[ -z "${TARGET}" || "${TARGET}" =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]] ||
   usage_error "--target-db must be a plain identifier (letters, digits, _), got '${TARGET}'"
 
+if [[ "${SWITCH_ONLY}" == 1 ]]; then
+  [[ -n "${SWITCH}" && -n "${TARGET}" ]] || usage_error "--switch-only needs --switch MODE and --target-db NAME"
+fi
 require_tools pg_restore psql sha256sum python3 date
 [[ "${SWITCH}" != kubernetes ]] || require_tools kubectl base64
+
+# switch_print / switch_kubernetes : point the application at ${TARGET}.
+switch_print() {
+  cat <<EOF
+# The restored database is ready. To point snip at it:
+#   local / .env:    DATABASE_URL=$(pg_redact "${TARGET_CONN}")
+#   Kubernetes:      scripts/backup/dr-restore.sh --switch-only --switch kubernetes --target-db ${TARGET}
+#                    or by hand:
+#     kubectl -n ${SNIP_NAMESPACE} get secret ${SNIP_SECRET_NAME} -o jsonpath='{.data.DATABASE_URL}' | base64 -d
+#     kubectl -n ${SNIP_NAMESPACE} patch secret ${SNIP_SECRET_NAME} --type merge -p '{"stringData":{"DATABASE_URL":"<same URL, database ${TARGET}>"}}'
+#     for d in ${SNIP_RESTART_DEPLOYMENTS}; do kubectl -n ${SNIP_NAMESPACE} rollout restart deployment/\$d; done
+#     kubectl -n ${SNIP_NAMESPACE} rollout status deployment/${SNIP_DEPLOYMENT} --timeout=300s
+EOF
+}
+
+switch_kubernetes() {
+  kube_show_context
+  # Keep the in-cluster host and credentials of the current Secret: the URL this script
+  # used may be a port-forward that means nothing inside the cluster.
+  local current new
+  current="$(kubectl -n "${SNIP_NAMESPACE}" get secret "${SNIP_SECRET_NAME}" -o jsonpath='{.data.DATABASE_URL}' | base64 -d)" ||
+    die "cannot read DATABASE_URL from secret/${SNIP_SECRET_NAME}"
+  [[ -n "${current}" ]] || die "secret/${SNIP_SECRET_NAME} has no DATABASE_URL"
+  new="$(pg_url_with_db "${current}" "${TARGET}")"
+  info "switching secret/${SNIP_SECRET_NAME}: $(pg_redact "${current}") -> $(pg_redact "${new}")"
+  confirm "Point ${SNIP_RESTART_DEPLOYMENTS} at database '${TARGET}' and restart them?" ||
+    die "${EX_REFUSED}" "switch not confirmed; the restored database stays ready, nothing switched"
+  local patch
+  patch="$(python3 -c 'import json, sys; print(json.dumps({"stringData": {"DATABASE_URL": sys.argv[1]}}))' "${new}")"
+  kubectl -n "${SNIP_NAMESPACE}" patch secret "${SNIP_SECRET_NAME}" --type merge -p "${patch}"
+  # Every long-running reader of the Secret must restart to see the new URL; Jobs and
+  # CronJobs (migrations, purge) read it at their next start.
+  local d
+  for d in ${SNIP_RESTART_DEPLOYMENTS}; do
+    kubectl -n "${SNIP_NAMESPACE}" rollout restart "deployment/${d}"
+  done
+  for d in ${SNIP_RESTART_DEPLOYMENTS}; do
+    kubectl -n "${SNIP_NAMESPACE}" rollout status "deployment/${d}" --timeout=300s
+  done
+  info "switched: ${SNIP_RESTART_DEPLOYMENTS} now use '${TARGET}'. The old database is untouched."
+  warn "the backup CronJob and the PostgreSQL exporter name their database themselves (PGDATABASE, datname): point them at '${TARGET}' too, or rename the databases (Runbook.md, 'Disaster recovery')"
+}
 
 # complete_backups DIR : dumps that have their checksum and metadata, newest first.
 complete_backups() {
@@ -106,6 +157,17 @@ complete_backups() {
     done
 }
 
+if [[ "${SWITCH_ONLY}" == 1 ]]; then
+  TARGET_CONN="$(pg_url_with_db "${DATABASE_URL:-postgresql://localhost/postgres}" "${TARGET}")"
+  if [[ "${DRY_RUN}" == 1 ]]; then
+    info "[dry-run] would switch the application to database '${TARGET}' (--switch ${SWITCH})"
+    [[ "${SWITCH}" != kubernetes ]] || kube_show_context
+    exit 0
+  fi
+  "switch_${SWITCH}"
+  exit 0
+fi
+
 if [[ "${LIST}" == 1 ]]; then
   complete_backups "${BACKUP_DIR}"
   exit 0
@@ -115,7 +177,9 @@ START_NS="$(date +%s%N)"
 
 # ------------------------------------------------------------- the backup
 if [[ -z "${BACKUP}" ]]; then
-  BACKUP="$(complete_backups "${BACKUP_DIR}" | head -n 1)"
+  # Not `| head -n 1`: under pipefail the listing would die of SIGPIPE once head exits.
+  mapfile -t candidates < <(complete_backups "${BACKUP_DIR}")
+  BACKUP="${candidates[0]:-}"
   [[ -n "${BACKUP}" ]] || die "${EX_BAD_BACKUP}" "no complete backup (.dump + .sha256 + .json) in ${BACKUP_DIR}"
 fi
 [[ -f "${BACKUP}" ]] || die "${EX_BAD_BACKUP}" "backup not found: ${BACKUP}"
@@ -221,39 +285,6 @@ TABLES="$(printf '%s\n' "${COUNTS}" | grep -c .)"
 ROWS="$(printf '%s\n' "${COUNTS}" | awk -F'\t' '{ s += $2 } END { print s + 0 }')"
 info "verified: revision ${REVISION}, ${TABLES} tables, ${ROWS} rows, all counts equal the backup's"
 info "restore completed in ${ELAPSED} seconds (RTO for this backup)"
-
-# ------------------------------------------------------------- switch
-switch_print() {
-  cat <<EOF
-# The restored database is ready. To point snip at it:
-#   local / .env:    DATABASE_URL=$(pg_redact "${TARGET_CONN}")
-#   Kubernetes:      scripts/backup/dr-restore.sh re-run with --switch kubernetes, or by hand:
-#     kubectl -n ${SNIP_NAMESPACE} get secret ${SNIP_SECRET_NAME} -o jsonpath='{.data.DATABASE_URL}' | base64 -d
-#     kubectl -n ${SNIP_NAMESPACE} patch secret ${SNIP_SECRET_NAME} --type merge -p '{"stringData":{"DATABASE_URL":"<same URL, database ${TARGET}>"}}'
-#     kubectl -n ${SNIP_NAMESPACE} rollout restart deployment/${SNIP_DEPLOYMENT}
-#     kubectl -n ${SNIP_NAMESPACE} rollout status deployment/${SNIP_DEPLOYMENT} --timeout=300s
-EOF
-}
-
-switch_kubernetes() {
-  kube_show_context
-  # Keep the in-cluster host and credentials of the current Secret: the URL this script
-  # used may be a port-forward that means nothing inside the cluster.
-  local current new
-  current="$(kubectl -n "${SNIP_NAMESPACE}" get secret "${SNIP_SECRET_NAME}" -o jsonpath='{.data.DATABASE_URL}' | base64 -d)" ||
-    die "cannot read DATABASE_URL from secret/${SNIP_SECRET_NAME}"
-  [[ -n "${current}" ]] || die "secret/${SNIP_SECRET_NAME} has no DATABASE_URL"
-  new="$(pg_url_with_db "${current}" "${TARGET}")"
-  info "switching secret/${SNIP_SECRET_NAME}: $(pg_redact "${current}") -> $(pg_redact "${new}")"
-  confirm "Point deployment/${SNIP_DEPLOYMENT} at database '${TARGET}' and restart it?" ||
-    die "${EX_REFUSED}" "switch not confirmed; the restored database stays ready, nothing switched"
-  local patch
-  patch="$(python3 -c 'import json, sys; print(json.dumps({"stringData": {"DATABASE_URL": sys.argv[1]}}))' "${new}")"
-  kubectl -n "${SNIP_NAMESPACE}" patch secret "${SNIP_SECRET_NAME}" --type merge -p "${patch}"
-  kubectl -n "${SNIP_NAMESPACE}" rollout restart "deployment/${SNIP_DEPLOYMENT}"
-  kubectl -n "${SNIP_NAMESPACE}" rollout status "deployment/${SNIP_DEPLOYMENT}" --timeout=300s
-  info "switched: deployment/${SNIP_DEPLOYMENT} now uses '${TARGET}'. The old database is untouched."
-}
 
 case "${SWITCH}" in
   print) switch_print ;;

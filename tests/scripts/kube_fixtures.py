@@ -97,7 +97,7 @@ class FakeCluster:
             return []
         calls = []
         for line in self.log.read_text().splitlines():
-            if line.startswith("--namespace "):
+            if line.startswith(("--namespace ", "-n ")):
                 line = line.split(" ", 2)[2]
             calls.append(line)
         return calls
@@ -124,7 +124,7 @@ class FakeCluster:
 
 def make_fake_cluster(tmp_path: Path, *, placeholder_secret: bool = False) -> FakeCluster:
     manifests = tmp_path / "k8s"
-    manifests.mkdir()
+    manifests.mkdir(parents=True)
     for name, text in MANIFESTS.items():
         (manifests / name).write_text(text.lstrip())
     if placeholder_secret:

@@ -330,3 +330,72 @@ def test_retention_never_deletes_the_only_backup(source_db, tmp_path):
     result = backup(source_db, tmp_path, "--keep", "1", "--max-age-days", "0")
     assert result.returncode == 0, explain(result)
     assert Path(result.stdout.strip()).is_file()
+
+
+# ------------------------------------------------------------------- switching
+
+
+def test_switch_kubernetes_only_after_a_verified_restore(
+    source_db, postgres_admin_url, restored_names, tmp_path
+):
+    """The restored database is verified first; then the Secret's DATABASE_URL keeps its
+    in-cluster host and credentials and only the database name changes; then the API
+    and the flusher restart."""
+    from tests.scripts.kube_fixtures import make_fake_cluster
+
+    cluster = make_fake_cluster(tmp_path / "cluster")
+    make_backup(source_db, tmp_path)
+    target = "snip_bk_switch_" + os.urandom(4).hex()
+    restored_names.append(target)
+    result = cluster.run(
+        RESTORE,
+        "--dir",
+        tmp_path,
+        "--target-db",
+        target,
+        "--switch",
+        "kubernetes",
+        "--yes",
+        DATABASE_URL=postgres_admin_url,
+    )
+    assert result.returncode == 0, explain(result)
+    patch = next(c for c in cluster.calls if c.startswith("patch secret snip-secrets"))
+    assert f"postgresql://snip:s3cret@snip-postgres:5432/{target}" in patch
+    assert cluster.index("rollout restart deployment/snip-api") > cluster.calls.index(patch)
+    assert cluster.index("rollout restart deployment/snip-flusher")
+    assert "s3cret" not in result.stderr, "passwords never reach the logs"
+
+
+def test_switch_is_never_done_when_the_restore_fails(source_db, tmp_path):
+    from tests.scripts.kube_fixtures import make_fake_cluster
+
+    cluster = make_fake_cluster(tmp_path / "cluster")
+    dump = make_backup(source_db, tmp_path)
+    dump.write_bytes(dump.read_bytes()[:100])
+    result = cluster.run(
+        RESTORE, "--backup", dump, "--switch", "kubernetes", "--yes", DATABASE_URL=source_db
+    )
+    assert result.returncode == 3, explain(result)
+    assert cluster.mutating_calls() == []
+
+
+def test_switch_only_dry_run_changes_nothing(tmp_path):
+    from tests.scripts.kube_fixtures import make_fake_cluster
+
+    cluster = make_fake_cluster(tmp_path)
+    result = cluster.run(
+        RESTORE,
+        "--switch-only",
+        "--switch",
+        "kubernetes",
+        "--target-db",
+        "snip_restored",
+        "--dry-run",
+    )
+    assert result.returncode == 0, explain(result)
+    assert cluster.mutating_calls() == []
+    applied = cluster.run(
+        RESTORE, "--switch-only", "--switch", "kubernetes", "--target-db", "snip_restored", "--yes"
+    )
+    assert applied.returncode == 0, explain(applied)
+    assert any("snip-postgres:5432/snip_restored" in c for c in cluster.mutating_calls())
