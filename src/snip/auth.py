@@ -30,9 +30,13 @@ def new_key(name: str, scopes: list[str]) -> tuple[ApiKey, str]:
     """Create (unsaved) an ApiKey row and return it with the plain key."""
     unknown = set(scopes) - set(SCOPES)
     if unknown or not scopes:
-        raise ValueError(f"scopes must be among {', '.join(SCOPES)} (got {', '.join(sorted(unknown)) or 'none'})")
+        raise ValueError(
+            f"scopes must be among {', '.join(SCOPES)} (got {', '.join(sorted(unknown)) or 'none'})"
+        )
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(name=name, prefix=plain[:12], key_hash=hash_key(plain), scopes=" ".join(sorted(set(scopes))))
+    row = ApiKey(
+        name=name, prefix=plain[:12], key_hash=hash_key(plain), scopes=" ".join(sorted(set(scopes)))
+    )
     return row, plain
 
 
@@ -42,12 +46,20 @@ def _key_from_request() -> ApiKey | None:
         return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "Authorization must be 'Bearer <api key>'", kind="unauthorized",
-                      headers={"WWW-Authenticate": 'Bearer realm="snip"'})
+        raise Problem(
+            401,
+            "Authorization must be 'Bearer <api key>'",
+            kind="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="snip"'},
+        )
     key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token.strip())))
     if key is None or key.revoked_at is not None:
-        raise Problem(401, "API key is unknown or revoked", kind="unauthorized",
-                      headers={"WWW-Authenticate": 'Bearer realm="snip", error="invalid_token"'})
+        raise Problem(
+            401,
+            "API key is unknown or revoked",
+            kind="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer realm="snip", error="invalid_token"'},
+        )
     return key
 
 
@@ -62,8 +74,12 @@ def require(scope: str, *, anonymous_allowed=lambda: False):
                 if anonymous_allowed():
                     g.api_key = None
                     return view(*args, **kwargs)
-                raise Problem(401, "an API key is required: send 'Authorization: Bearer <key>'",
-                              kind="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="snip"'})
+                raise Problem(
+                    401,
+                    "an API key is required: send 'Authorization: Bearer <key>'",
+                    kind="unauthorized",
+                    headers={"WWW-Authenticate": 'Bearer realm="snip"'},
+                )
             if scope not in key.scope_set:
                 raise Problem(403, f"this API key lacks the '{scope}' scope", kind="forbidden")
             g.api_key = key

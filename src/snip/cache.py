@@ -49,7 +49,7 @@ class LinkCache:
         self.negative_ttl = negative_ttl
         self._local: dict[str, tuple[float, CachedLink | None]] = {}
 
-    def get(self, slug: str) -> CachedLink | None | Missing:
+    def get(self, slug: str) -> CachedLink | Missing | None:
         now = time.monotonic()
         hit = self._local.get(slug)
         if hit is not None and hit[0] > now:

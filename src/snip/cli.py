@@ -27,8 +27,15 @@ def keys_group() -> None:
 
 @keys_group.command("create")
 @click.option("--name", required=True, help="Who or what the key is for.")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(["read", "write"]),
-              default=("read", "write"), show_default=True, help="Repeat for several scopes.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(["read", "write"]),
+    default=("read", "write"),
+    show_default=True,
+    help="Repeat for several scopes.",
+)
 @with_appcontext
 def create_key(name: str, scopes: tuple[str, ...]) -> None:
     """Create a key and print it ONCE; only its SHA-256 is stored."""
@@ -73,8 +80,13 @@ def clicks_group() -> None:
 
 @clicks_group.command("flush")
 @click.option("--loop", is_flag=True, help="Keep flushing until SIGTERM.")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
-              help="Seconds between flushes with --loop.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds between flushes with --loop.",
+)
 @with_appcontext
 def flush_clicks(loop: bool, interval: float) -> None:
     """Flush once (for a CronJob) or in a loop (for a Deployment)."""
@@ -82,7 +94,9 @@ def flush_clicks(loop: bool, interval: float) -> None:
 
     guard = current_app.extensions["snip"].redis
     if not guard.enabled:
-        click.echo("REDIS_URL is not set: clicks are written to the database directly; nothing to flush.")
+        click.echo(
+            "REDIS_URL is not set: clicks are written to the database directly; nothing to flush."
+        )
         return
     flusher = ClickFlusher(guard.client, lambda: db.session)
     stopping = False
@@ -113,8 +127,12 @@ def links_group() -> None:
 
 
 @links_group.command("purge-expired")
-@click.option("--older-than-days", type=click.IntRange(min=1), required=True,
-              help="Delete links that expired more than this many days ago.")
+@click.option(
+    "--older-than-days",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Delete links that expired more than this many days ago.",
+)
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 @with_appcontext
 def purge_expired(older_than_days: int, dry_run: bool) -> None:
@@ -144,8 +162,12 @@ def _create_app() -> Flask:
 
 def main() -> None:
     """Entry point of the ``snip`` console script."""
-    cli = FlaskGroup(create_app=_create_app, load_dotenv=False, add_version_option=False,
-                     help="snip: operate the URL shortener (migrations, API keys, clicks).")
+    cli = FlaskGroup(
+        create_app=_create_app,
+        load_dotenv=False,
+        add_version_option=False,
+        help="snip: operate the URL shortener (migrations, API keys, clicks).",
+    )
     try:
         cli.main(prog_name="snip")
     except ConfigError as exc:

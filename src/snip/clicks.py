@@ -22,6 +22,7 @@ Click keys never get a TTL, so a Redis with ``maxmemory-policy volatile-lru``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -78,19 +79,25 @@ def parse_field(field: str) -> ClickKey:
 # ---------------------------------------------------------------------- recording
 
 
-def add_clicks(session: Session, counts: dict[ClickKey, int]) -> int:
-    """Add click counts to click_stats (an upsert); skips links that no longer exist.
+def add_clicks(
+    session: Session, counts: dict[ClickKey, int], skip_missing_links: bool = True
+) -> int:
+    """Add click counts to click_stats (an upsert). Returns the clicks written.
 
-    Returns the number of clicks written. The caller owns the transaction.
+    The flusher skips counts of links purged since the click (they would break
+    the whole batch on the foreign key); the direct path has just read the link.
+    The caller owns the transaction.
     """
     if not counts:
         return 0
-    link_ids = {key[0] for key in counts}
-    existing = set(session.scalars(select(Link.id).where(Link.id.in_(link_ids))))
+    existing = None
+    if skip_missing_links:
+        link_ids = {key[0] for key in counts}
+        existing = set(session.scalars(select(Link.id).where(Link.id.in_(link_ids))))
+    kept = {k: n for k, n in counts.items() if existing is None or k[0] in existing}
     rows = [
         {"link_id": k[0], "day": k[1], "is_bot": k[2], "referrer_host": k[3], "clicks": n}
-        for k, n in counts.items()
-        if k[0] in existing
+        for k, n in kept.items()
     ]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     for chunk in _chunks(rows, ROWS_PER_STATEMENT):
@@ -100,7 +107,7 @@ def add_clicks(session: Session, counts: dict[ClickKey, int]) -> int:
             set_={"clicks": ClickStat.clicks + stmt.excluded.clicks},
         )
         session.execute(stmt)
-    return sum(r["clicks"] for r in rows)
+    return sum(kept.values())
 
 
 def _chunks(rows: list[dict], size: int) -> Iterator[list[dict]]:
@@ -131,7 +138,7 @@ class ClickRecorder:
             except redis.RedisError as exc:
                 self.guard.failed(exc)
         session = self.session_factory()
-        add_clicks(session, {(link_id, day, bot, referrer_host): 1})
+        add_clicks(session, {(link_id, day, bot, referrer_host): 1}, skip_missing_links=False)
         session.commit()
         return "database"
 
@@ -162,17 +169,18 @@ class ClickFlusher:
                 counts[parse_field(field)] = int(raw_count)
         return counts
 
-    def apply(self, batch_id: str, counts: dict[ClickKey, int]) -> bool:
-        """Write a batch in one transaction; False if it was already written."""
+    def apply(self, batch_id: str, counts: dict[ClickKey, int]) -> int | None:
+        """Write a batch in one transaction; returns clicks written, None if already written."""
         session = self.session_factory()
         try:
             if session.get(FlushedBatch, batch_id) is not None:
-                return False
-            session.add(FlushedBatch(batch_id=batch_id, clicks=sum(counts.values())))
+                return None
+            record = FlushedBatch(batch_id=batch_id, clicks=0)
+            session.add(record)
             session.flush()  # a racing flusher fails here, on the primary key
-            add_clicks(session, counts)
+            record.clicks = add_clicks(session, counts)
             session.commit()
-            return True
+            return record.clicks
         except Exception:
             session.rollback()
             raise
@@ -193,22 +201,18 @@ class ClickFlusher:
         try:
             self.seal()
             written = 0
-            for raw_id in sorted(self.client.smembers(BATCHES)):
-                batch_id = raw_id.decode()
-                counts = self.read_batch(batch_id)
-                clicks = sum(counts.values())
-                if self.apply(batch_id, counts):
-                    written += clicks
-                self.forget(batch_id, clicks)
+            for raw_id in sorted(self.client.smembers(BATCHES)):  # type: ignore[arg-type]
+                batch_id = raw_id.decode()  # type: ignore[union-attr]
+                applied = self.apply(batch_id, self.read_batch(batch_id))
+                written += applied or 0
+                self.forget(batch_id, applied or 0)
             # Also when there was nothing to do: "last success" means the flusher runs.
             self.client.set(LAST_FLUSH, time.time())
             self.prune_flushed_ids()
             return written
         except Exception:
-            try:
+            with contextlib.suppress(redis.RedisError):  # Redis may be the failure
                 self.client.incr(FLUSH_FAILURES)
-            except redis.RedisError:
-                pass
             raise
 
     def prune_flushed_ids(self) -> None:

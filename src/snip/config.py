@@ -122,7 +122,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     status = _number(env, "SNIP_DEFAULT_REDIRECT_STATUS", 302, 0)
     if status not in REDIRECT_STATUSES:
-        raise ConfigError(f"SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308 (got {status})")
+        raise ConfigError(
+            f"SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308 (got {status})"
+        )
 
     rate = env.get("SNIP_RATE_LIMIT_WRITES", "60 per minute").strip()
     if not RATE_LIMIT.match(rate):
@@ -130,7 +132,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     level = env.get("SNIP_LOG_LEVEL", "INFO").strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise ConfigError(f"SNIP_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL (got {level!r})")
+        raise ConfigError(
+            f"SNIP_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL (got {level!r})"
+        )
 
     blocked = tuple(
         h.strip().lower() for h in env.get("SNIP_BLOCKED_HOSTS", "").split(",") if h.strip()

@@ -92,4 +92,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error")
-        return problem_response(InternalServerError("Something went wrong; the request id is in the logs."))
+        return problem_response(
+            InternalServerError("Something went wrong; the request id is in the logs.")
+        )

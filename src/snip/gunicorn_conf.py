@@ -39,7 +39,9 @@ loglevel = _settings.log_level.lower()
 
 # Workers share metrics through files in this directory; a fresh one per start so
 # counters of a previous run are never added to this one.
-_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="snip-metrics-")
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+    prefix="snip-metrics-"
+)
 shutil.rmtree(_metrics_dir, ignore_errors=True)
 os.makedirs(_metrics_dir, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir

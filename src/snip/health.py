@@ -22,7 +22,8 @@ def database_status() -> str:
         return "ok"
     except SQLAlchemyError as exc:
         db.session.rollback()
-        return f"error: {type(exc.orig or exc).__name__}: {str(exc.orig or exc).strip()[:200]}"
+        cause = getattr(exc, "orig", None) or exc  # the driver's error says more
+        return f"error: {type(cause).__name__}: {str(cause).strip()[:200]}"
     finally:
         db.session.remove()
 

@@ -55,7 +55,9 @@ class LiveStateCollector:
         from snip.health import database_status
 
         state = self.app.extensions["snip"]
-        up = GaugeMetricFamily("snip_dependency_up", "1 if snip reaches the dependency", labels=["dependency"])
+        up = GaugeMetricFamily(
+            "snip_dependency_up", "1 if snip reaches the dependency", labels=["dependency"]
+        )
         with self.app.app_context():
             up.add_metric(["database"], 1.0 if database_status() == "ok" else 0.0)
         redis_status = state.redis.ping()
@@ -67,7 +69,9 @@ class LiveStateCollector:
         client = state.redis.client
         waiting, lag = backlog(client)
         last_flush, last_size, failures = client.mget(LAST_FLUSH, LAST_BATCH_SIZE, FLUSH_FAILURES)
-        yield GaugeMetricFamily("snip_clicks_pending", "Clicks waiting in Redis for the flusher", value=waiting)
+        yield GaugeMetricFamily(
+            "snip_clicks_pending", "Clicks waiting in Redis for the flusher", value=waiting
+        )
         yield GaugeMetricFamily(
             "snip_click_flush_lag_seconds", "Age of the oldest click not yet flushed", value=lag
         )
@@ -78,7 +82,9 @@ class LiveStateCollector:
                 value=float(last_flush),
             )
             yield GaugeMetricFamily(
-                "snip_click_flush_last_batch_size", "Clicks moved by the last flush", value=float(last_size or 0)
+                "snip_click_flush_last_batch_size",
+                "Clicks moved by the last flush",
+                value=float(last_size or 0),
             )
         yield CounterMetricFamily(
             "snip_click_flush_failures", "Failed flush attempts", value=float(failures or 0)
@@ -105,7 +111,9 @@ def register_metrics(app: Flask) -> None:
         if request.endpoint == "metrics.scrape":
             return response
         route = route_label()
-        HTTP_DURATION.labels(request.method, route).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        HTTP_DURATION.labels(request.method, route).observe(
+            time.perf_counter() - g.get("started", time.perf_counter())
+        )
         HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         return response
 

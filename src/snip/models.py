@@ -120,4 +120,6 @@ class FlushedBatch(db.Model):
 
     batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     clicks: Mapped[int] = mapped_column(BigInteger)
-    flushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    flushed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )

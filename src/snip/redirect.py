@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, redirect, request
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from snip import metrics
-from snip.cache import MISSING, CachedLink
+from snip.cache import CachedLink, Missing
 from snip.errors import Problem
 from snip.extensions import db
 from snip.models import Link, as_utc
@@ -42,7 +42,7 @@ def load_link(slug: str) -> CachedLink | None:
 
 def consume_one_use(link_id: int) -> bool:
     """Atomically take one of a limited link's uses; False when none is left."""
-    result = db.session.execute(
+    result: CursorResult = db.session.execute(  # type: ignore[assignment]
         update(Link)
         .where(Link.id == link_id, Link.max_clicks.is_not(None), Link.use_count < Link.max_clicks)
         .values(use_count=Link.use_count + 1)
@@ -62,13 +62,15 @@ def follow(slug: str):
         metrics.REDIRECTS.labels("404").inc()
         raise Problem(404, f"no link with slug '{slug}'", kind="not-found")
     snip = state()
-    link = snip.cache.get(slug)
-    if link is MISSING:
+    cached = snip.cache.get(slug)
+    link: CachedLink | None
+    if isinstance(cached, Missing):
         metrics.CACHE_REQUESTS.labels("miss").inc()
         link = load_link(slug)
         snip.cache.put(slug, link)
     else:
         metrics.CACHE_REQUESTS.labels("hit").inc()
+        link = cached
 
     if link is None:
         metrics.REDIRECTS.labels("404").inc()
@@ -82,7 +84,9 @@ def follow(slug: str):
     if request.method == "GET":
         if link.max_clicks is not None and not consume_one_use(link.id):
             raise gone(slug, "has reached its maximum number of clicks")
-        path = snip.clicks.record(link.id, is_bot(request.user_agent.string), referrer_host(request.referrer))
+        path = snip.clicks.record(
+            link.id, is_bot(request.user_agent.string), referrer_host(request.referrer)
+        )
         metrics.CLICKS_RECORDED.labels(path).inc()
     metrics.REDIRECTS.labels(str(link.status)).inc()
     return redirect(link.url, code=link.status)

@@ -49,7 +49,11 @@ class RedisGuard:
     def failed(self, exc: Exception) -> None:
         with self._lock:
             if time.monotonic() >= self._skip_until:
-                log.warning("redis unavailable, falling back for %.0fs: %s", RETRY_AFTER_FAILURE_SECONDS, exc)
+                log.warning(
+                    "redis unavailable, falling back for %.0fs: %s",
+                    RETRY_AFTER_FAILURE_SECONDS,
+                    exc,
+                )
             self._skip_until = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
 
     def ping(self) -> str:

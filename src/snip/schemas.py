@@ -6,7 +6,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from snip.config import REDIRECT_STATUSES
 
-TAG = validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,31}$", error="tags are 1-32 characters: a-z, 0-9, '-', '_'")
+TAG = validate.Regexp(
+    r"^[a-z0-9][a-z0-9_-]{0,31}$", error="tags are 1-32 characters: a-z, 0-9, '-', '_'"
+)
 MAX_TAGS = 10
 
 
@@ -38,7 +40,9 @@ class LinkCreate(Schema):
 
 class LinkUpdate(Schema):
     url = fields.String()
-    expires_at = fields.AwareDateTime(allow_none=True, metadata={"description": "null makes the link permanent"})
+    expires_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "null makes the link permanent"}
+    )
     max_clicks = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=1_000_000_000))
     redirect_status = fields.Integer(validate=validate.OneOf(REDIRECT_STATUSES))
     tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=MAX_TAGS))
@@ -58,9 +62,13 @@ class LinkOut(Schema):
 
 class LinkListQuery(Schema):
     tag = fields.String(validate=TAG)
-    q = fields.String(validate=validate.Length(min=1, max=200), metadata={"description": "text in slug or URL"})
+    q = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "text in slug or URL"}
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.Integer(validate=validate.Range(min=1), metadata={"description": "next_cursor of the previous page"})
+    cursor = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "next_cursor of the previous page"}
+    )
 
 
 class LinkPage(Schema):
@@ -69,7 +77,9 @@ class LinkPage(Schema):
 
 
 class StatsQuery(Schema):
-    from_ = fields.Date(data_key="from", metadata={"description": "first day (UTC), default 30 days ago"})
+    from_ = fields.Date(
+        data_key="from", metadata={"description": "first day (UTC), default 30 days ago"}
+    )
     to = fields.Date(metadata={"description": "last day (UTC), default today"})
 
 

@@ -15,8 +15,23 @@ MAX_URL_LENGTH = 2048  # what every mainstream browser and proxy handles
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$")
 SLUG_RULE = "3-64 characters: letters, digits, '-' and '_', starting with a letter or digit"
 RESERVED_SLUGS = frozenset(
-    {"api", "docs", "healthz", "readyz", "metrics", "static", "openapi", "admin", "login",
-     "logout", "favicon", "robots", "assets", "health", "status"}
+    {
+        "api",
+        "docs",
+        "healthz",
+        "readyz",
+        "metrics",
+        "static",
+        "openapi",
+        "admin",
+        "login",
+        "logout",
+        "favicon",
+        "robots",
+        "assets",
+        "health",
+        "status",
+    }
 )
 CONTROL = re.compile(r"[\x00-\x20\x7f]")
 

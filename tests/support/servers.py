@@ -30,8 +30,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
 INSTALL_HINT = {
-    "redis-server": "install Redis (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)",
-    "initdb": "install PostgreSQL (Debian/Ubuntu: apt-get install postgresql; macOS: brew install postgresql@15)",
+    "redis-server": "install Redis (Debian/Ubuntu: apt-get install redis-server; "
+    "macOS: brew install redis)",
+    "initdb": "install PostgreSQL (Debian/Ubuntu: apt-get install postgresql; "
+    "macOS: brew install postgresql@15)",
 }
 
 
@@ -87,12 +89,18 @@ class RedisServer:
         self.process = subprocess.Popen(
             [
                 binary,
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--dir", str(self.directory),
-                "--save", "",
-                "--appendonly", "no",
-                "--maxmemory-policy", self.maxmemory_policy,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxmemory-policy",
+                self.maxmemory_policy,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -140,6 +148,13 @@ class PostgresCluster:
     directory: Path
     port: int = field(default_factory=free_port)
 
+    def __post_init__(self) -> None:
+        if os.geteuid() == 0:
+            # pytest's tmp folders are private to root; the 'postgres' user that
+            # runs the server must be able to reach its data directory.
+            self.directory = Path(tempfile.mkdtemp(prefix="snip-pg-"))
+            shutil.chown(self.directory, "postgres", "postgres")
+
     @property
     def admin_url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -158,12 +173,19 @@ class PostgresCluster:
 
     def init(self) -> PostgresCluster:
         self.directory.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.directory, "postgres", "postgres")
         subprocess.run(
             _as_postgres_user(
-                [find_binary("initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                 "--auth=trust", "--no-sync", "-E", "UTF8"]
+                [
+                    find_binary("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
             ),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -178,6 +200,11 @@ class PostgresCluster:
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def close(self) -> None:
+        """Stop the server and remove its files."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def create_database(admin_url: str, prefix: str = "snip_test") -> str:
@@ -207,7 +234,9 @@ def snip_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def run_snip_cli(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_snip_cli(
+    *args: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run the ``snip`` console script (migrations, keys, flusher)."""
     return subprocess.run(
         [str(VENV_BIN / "snip"), *args], env=env, check=check, capture_output=True, text=True
@@ -271,4 +300,4 @@ def running(server: RedisServer | PostgresCluster | SnipServer) -> Iterator[None
     try:
         yield
     finally:
-        server.stop()
+        getattr(server, "close", server.stop)()

@@ -46,4 +46,6 @@ def tool(name: str) -> str:
 
 def run(argv: list[str | Path], **kwargs) -> subprocess.CompletedProcess[str]:
     """Run a checker; the caller asserts on returncode and shows its output."""
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, cwd=REPO_ROOT, **kwargs)
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, cwd=REPO_ROOT, **kwargs
+    )

@@ -22,7 +22,15 @@ from snip.errors import Problem
 from snip.extensions import db, limiter
 from snip.models import ClickStat, Link, Tag, as_utc
 from snip.net import client_address
-from snip.schemas import LinkCreate, LinkListQuery, LinkOut, LinkPage, LinkStats, LinkUpdate, StatsQuery
+from snip.schemas import (
+    LinkCreate,
+    LinkListQuery,
+    LinkOut,
+    LinkPage,
+    LinkStats,
+    LinkUpdate,
+    StatsQuery,
+)
 from snip.state import state
 from snip.validation import slug_problem, url_problem
 
@@ -45,8 +53,12 @@ def api_key_bucket() -> str:
 
 
 def invalid(field: str, message: str) -> Problem:
-    return Problem(422, "The request has invalid fields; see errors.", kind="validation-error",
-                   errors=[{"field": field, "message": message}])
+    return Problem(
+        422,
+        "The request has invalid fields; see errors.",
+        kind="validation-error",
+        errors=[{"field": field, "message": message}],
+    )
 
 
 def link_view(link: Link) -> dict:
@@ -86,7 +98,7 @@ def find_tags(names: list[str]) -> list[Tag]:
                     tag = Tag(name=name)
                     db.session.add(tag)
             except IntegrityError:
-                tag = db.session.scalar(select(Tag).where(Tag.name == name))
+                tag = db.session.scalars(select(Tag).where(Tag.name == name)).one()
         tags.append(tag)
     return tags
 
@@ -144,7 +156,9 @@ def create_link(data):
         tags=find_tags(data.get("tags", [])),
     )
     for _attempt in range(5):
-        link.slug = slug or "".join(secrets.choice(SLUG_ALPHABET) for _ in range(GENERATED_SLUG_LENGTH))
+        link.slug = slug or "".join(
+            secrets.choice(SLUG_ALPHABET) for _ in range(GENERATED_SLUG_LENGTH)
+        )
         try:
             with db.session.begin_nested():
                 db.session.add(link)
@@ -168,13 +182,21 @@ def create_link(data):
 @blp.response(200, LinkPage)
 def list_links(query):
     """List live links, newest first; follow next_cursor for the next page."""
-    stmt = select(Link).where(Link.deleted_at.is_(None)).order_by(Link.id.desc()).limit(query["limit"] + 1)
+    stmt = (
+        select(Link)
+        .where(Link.deleted_at.is_(None))
+        .order_by(Link.id.desc())
+        .limit(query["limit"] + 1)
+    )
     if "cursor" in query:
         stmt = stmt.where(Link.id < query["cursor"])
     if "tag" in query:
         stmt = stmt.where(Link.tags.any(Tag.name == query["tag"]))
     if "q" in query:
-        stmt = stmt.where(Link.slug.icontains(query["q"], autoescape=True) | Link.url.icontains(query["q"], autoescape=True))
+        stmt = stmt.where(
+            Link.slug.icontains(query["q"], autoescape=True)
+            | Link.url.icontains(query["q"], autoescape=True)
+        )
     links = list(db.session.scalars(stmt))
     more = len(links) > query["limit"]
     links = links[: query["limit"]]
@@ -246,13 +268,17 @@ def link_stats(query, slug):
 
     totals = dict(
         db.session.execute(
-            select(ClickStat.is_bot, func.sum(ClickStat.clicks)).where(ClickStat.link_id == link.id).group_by(ClickStat.is_bot)
+            select(ClickStat.is_bot, func.sum(ClickStat.clicks))
+            .where(ClickStat.link_id == link.id)
+            .group_by(ClickStat.is_bot)
         ).all()
     )
     in_range = (ClickStat.link_id == link.id) & ClickStat.day.between(first, last)
     daily: dict[date, dict] = {}
     for day, bot, clicks in db.session.execute(
-        select(ClickStat.day, ClickStat.is_bot, func.sum(ClickStat.clicks)).where(in_range).group_by(ClickStat.day, ClickStat.is_bot)
+        select(ClickStat.day, ClickStat.is_bot, func.sum(ClickStat.clicks))
+        .where(in_range)
+        .group_by(ClickStat.day, ClickStat.is_bot)
     ):
         entry = daily.setdefault(day, {"date": day, "humans": 0, "bots": 0})
         entry["bots" if bot else "humans"] += int(clicks)

@@ -1,0 +1,68 @@
+"""The snip command: API keys, flushing and purging, with clear errors."""
+
+from __future__ import annotations
+
+import psycopg
+
+from tests.support import servers
+
+
+def snip(env, *args, check=True):
+    result = servers.run_snip_cli(*args, env=env, check=False)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_keys_create_list_revoke(sqlite_env, tmp_path):
+    env = servers.snip_env(**sqlite_env)
+    snip(env, "db", "upgrade")
+    created = snip(env, "keys", "create", "--name", "ci-bot", "--scope", "read")
+    key = created.stdout.strip()
+    assert key.startswith("snip_") and len(key) > 40
+    assert "cannot be shown again" in created.stderr
+    listing = snip(env, "keys", "list").stdout
+    assert "ci-bot" in listing and "read" in listing and key not in listing
+    assert "revoked key 1" in snip(env, "keys", "revoke", "1").stdout
+    assert "revoked" in snip(env, "keys", "list").stdout
+    missing = snip(env, "keys", "revoke", "99", check=False)
+    assert missing.returncode == 1 and "no API key with id 99" in missing.stderr
+    bad_scope = snip(env, "keys", "create", "--name", "x", "--scope", "admin", check=False)
+    assert bad_scope.returncode == 2 and "admin" in bad_scope.stderr
+
+
+def test_flush_without_redis_says_there_is_nothing_to_flush(sqlite_env):
+    env = servers.snip_env(**sqlite_env)
+    snip(env, "db", "upgrade")
+    assert "nothing to flush" in snip(env, "clicks", "flush").stdout
+
+
+def test_flush_reports_a_database_it_cannot_reach(redis_url):
+    env = servers.snip_env(
+        DATABASE_URL=f"postgresql://nobody@127.0.0.1:{servers.free_port()}/x", REDIS_URL=redis_url
+    )
+    result = snip(env, "clicks", "flush", check=False)
+    assert result.returncode == 1
+    assert "flush failed" in result.stderr
+
+
+def test_purge_expired_deletes_only_long_expired_links(pg_env):
+    env = servers.snip_env(**pg_env)
+    with psycopg.connect(pg_env["DATABASE_URL"], autocommit=True) as conn:
+        for slug, expired in [
+            ("old", "now() - interval '40 days'"),
+            ("recent", "now() - interval '2 days'"),
+            ("forever", "NULL"),
+        ]:
+            conn.execute(
+                "INSERT INTO links (slug, url, url_hash, redirect_status, use_count,"
+                " created_at, updated_at, expires_at)"
+                f" VALUES ('{slug}', 'https://a.example/', 'h', 302, 0, now(), now(), {expired})"
+            )
+    assert (
+        "would delete 1"
+        in snip(env, "links", "purge-expired", "--older-than-days", "30", "--dry-run").stdout
+    )
+    assert "deleted 1" in snip(env, "links", "purge-expired", "--older-than-days", "30").stdout
+    with psycopg.connect(pg_env["DATABASE_URL"]) as conn:
+        assert {r[0] for r in conn.execute("SELECT slug FROM links")} == {"recent", "forever"}

@@ -1,0 +1,88 @@
+"""Configuration: wrong values stop snip with a message that names the variable."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from snip.config import ConfigError, load_settings
+from tests.support import servers
+
+
+def test_defaults_are_the_embedded_mode():
+    settings = load_settings({})
+    assert settings.database_url == "sqlite:///snip.db"
+    assert settings.redis_url is None
+    assert settings.default_redirect_status == 302
+    assert settings.allow_anonymous_create is False
+
+
+def test_postgres_urls_get_the_psycopg_driver():
+    assert (
+        load_settings({"DATABASE_URL": "postgres://u:p@db/snip"}).database_url
+        == "postgresql+psycopg://u:p@db/snip"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SNIP_ENV": "staging"}, "SNIP_ENV"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"SNIP_BASE_URL": "sn.ip"}, "SNIP_BASE_URL"),
+        ({"SNIP_DEFAULT_REDIRECT_STATUS": "303"}, "SNIP_DEFAULT_REDIRECT_STATUS"),
+        ({"SNIP_DEFAULT_REDIRECT_STATUS": "three"}, "SNIP_DEFAULT_REDIRECT_STATUS"),
+        ({"SNIP_ALLOW_ANONYMOUS_CREATE": "maybe"}, "SNIP_ALLOW_ANONYMOUS_CREATE"),
+        ({"SNIP_RATE_LIMIT_WRITES": "lots"}, "SNIP_RATE_LIMIT_WRITES"),
+        ({"SNIP_CACHE_TTL_SECONDS": "0"}, "SNIP_CACHE_TTL_SECONDS"),
+        ({"SNIP_LOCAL_CACHE_TTL_SECONDS": "-1"}, "SNIP_LOCAL_CACHE_TTL_SECONDS"),
+        ({"SNIP_NEGATIVE_CACHE_TTL_SECONDS": "x"}, "SNIP_NEGATIVE_CACHE_TTL_SECONDS"),
+        ({"SNIP_TRUSTED_PROXIES": "-2"}, "SNIP_TRUSTED_PROXIES"),
+        ({"SNIP_LOG_LEVEL": "LOUD"}, "SNIP_LOG_LEVEL"),
+    ],
+)
+def test_a_wrong_value_names_its_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(env)
+
+
+def test_production_needs_real_database_and_redis():
+    with pytest.raises(ConfigError, match="DATABASE_URL is required"):
+        load_settings({"SNIP_ENV": "production", "REDIS_URL": "redis://r:6379/0"})
+    with pytest.raises(ConfigError, match="REDIS_URL is required"):
+        load_settings({"SNIP_ENV": "production", "DATABASE_URL": "postgresql://u:secret@db/snip"})
+    with pytest.raises(ConfigError, match="placeholder"):
+        load_settings(
+            {
+                "SNIP_ENV": "production",
+                "DATABASE_URL": "postgresql://u:CHANGE_ME@db/snip",
+                "REDIS_URL": "redis://r:6379/0",
+            }
+        )
+
+
+def test_gunicorn_refuses_to_start_and_names_the_variable():
+    result = subprocess.run(
+        [
+            str(servers.VENV_BIN / "gunicorn"),
+            "-c",
+            "python:snip.gunicorn_conf",
+            "snip:create_app()",
+        ],
+        env=servers.snip_env(SNIP_DEFAULT_REDIRECT_STATUS="303", PORT=str(servers.free_port())),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308" in result.stderr
+
+
+def test_cli_refuses_to_start_and_names_the_variable():
+    result = servers.run_snip_cli(
+        "keys", "list", env=servers.snip_env(SNIP_ENV="prod"), check=False
+    )
+    assert result.returncode == 2
+    assert "SNIP_ENV must be development or production" in result.stderr

@@ -1,0 +1,54 @@
+"""Migrations run up and down on PostgreSQL and SQLite, and match the models."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from tests.support import servers
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def empty_database(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/m.db"
+        return
+    admin = request.getfixturevalue("postgres_admin_url")
+    url = servers.create_database(admin, prefix="snip_migrations")
+    yield url
+    servers.drop_database(admin, url)
+
+
+def snip(env, *args):
+    result = servers.run_snip_cli(*args, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+def test_upgrade_downgrade_upgrade(empty_database):
+    env = servers.snip_env(DATABASE_URL=empty_database)
+    snip(env, "db", "upgrade")
+    assert "0001_initial" in snip(env, "db", "current")
+    # the models and the migrations describe the same schema
+    assert "No new upgrade operations detected" in snip(env, "db", "check")
+    snip(env, "db", "downgrade", "base")
+    assert "0001_initial" not in snip(env, "db", "current")
+    snip(env, "db", "upgrade")
+    assert "0001_initial" in snip(env, "db", "current")
+
+
+def test_the_database_enforces_unique_slugs(postgres_admin_url):
+    url = servers.create_database(postgres_admin_url, prefix="snip_unique")
+    try:
+        snip(servers.snip_env(DATABASE_URL=url), "db", "upgrade")
+        with psycopg.connect(url) as conn:
+            insert = (
+                "INSERT INTO links (slug, url, url_hash, redirect_status, use_count,"
+                " created_at, updated_at)"
+                " VALUES ('dup', 'https://a.example/', 'h', 302, 0, now(), now())"
+            )
+            conn.execute(insert)
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                conn.execute(insert)
+    finally:
+        servers.drop_database(postgres_admin_url, url)

@@ -1,0 +1,160 @@
+"""The redirect hot path: right status, right answers for dead links, cheap on a cache hit."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import requests
+from sqlalchemy import event, update
+
+from snip.extensions import db
+from snip.models import Link
+from tests.app.conftest import shorten
+from tests.support import servers
+
+
+@contextmanager
+def count_queries(app):
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_redirects_with_the_links_status(client, auth):
+    shorten(client, auth, "https://example.com/default", slug="plain")
+    shorten(client, auth, "https://example.com/moved", slug="moved", redirect_status=308)
+    response = client.get("/plain")
+    assert (response.status_code, response.headers["Location"]) == (
+        302,
+        "https://example.com/default",
+    )
+    assert client.get("/moved").status_code == 308
+
+
+def test_default_status_is_configurable(make_app, backend_env):
+    from tests.app.conftest import create_key
+
+    app = make_app({**backend_env, "SNIP_DEFAULT_REDIRECT_STATUS": "301"})
+    client = app.test_client()
+    shorten(client, {"Authorization": f"Bearer {create_key(app)}"}, slug="perm")
+    assert client.get("/perm").status_code == 301
+
+
+def test_unknown_slug_is_404_and_is_remembered(app, client):
+    assert client.get("/nope-nope").status_code == 404
+    with count_queries(app) as queries:
+        for _ in range(5):
+            assert client.get("/nope-nope").status_code == 404
+        assert client.get("/no.dots!").status_code == 404  # impossible slug: never looked up
+    assert queries == []
+
+
+def test_a_cache_hit_makes_no_database_query(app, client, auth):
+    shorten(client, auth, slug="hot")
+    client.get("/hot")  # fills the cache
+    with count_queries(app) as queries:
+        for _ in range(10):
+            assert client.get("/hot").status_code == 302
+    # With Redis nothing touches the database; embedded mode writes each click.
+    if app.extensions["snip"].redis.enabled:
+        assert queries == []
+    else:
+        assert len(queries) == 10
+        assert all("click_stats" in q for q in queries)
+
+
+def test_expired_link_is_410(app, client, auth):
+    shorten(
+        client, auth, slug="soon", expires_at=(datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    )
+    assert client.get("/soon").status_code == 302
+    with app.app_context():
+        db.session.execute(update(Link).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        db.session.commit()
+    app.extensions["snip"].cache.invalidate("soon")
+    response = client.get("/soon")
+    assert response.status_code == 410
+    assert "expired" in response.get_json()["detail"]
+
+
+def test_max_clicks_then_410_and_head_does_not_use_one(client, auth):
+    shorten(client, auth, slug="twice", max_clicks=2)
+    assert client.head("/twice").status_code == 302
+    assert [client.get("/twice").status_code for _ in range(4)] == [302, 302, 410, 410]
+
+
+def test_deleted_link_is_410(client, auth):
+    shorten(client, auth, slug="bye")
+    client.get("/bye")
+    client.delete("/api/v1/links/bye", headers=auth)
+    assert client.get("/bye").status_code == 410
+
+
+def api_key(server: servers.SnipServer) -> dict[str, str]:
+    key = servers.run_snip_cli("keys", "create", "--name", "t", env=server.env).stdout.strip()
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_max_clicks_is_exact_under_concurrency(pg_server):
+    auth = api_key(pg_server)
+    requests.post(
+        f"{pg_server.url}/api/v1/links",
+        json={"url": "https://example.com/", "slug": "rare", "max_clicks": 7},
+        headers=auth,
+        timeout=5,
+    ).raise_for_status()
+
+    def follow(_):
+        return requests.get(f"{pg_server.url}/rare", allow_redirects=False, timeout=10).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        codes = list(pool.map(follow, range(60)))
+    assert codes.count(302) == 7
+    assert codes.count(410) == 53
+
+
+def test_updates_and_deletes_reach_every_worker_within_the_local_cache_ttl(pg_server):
+    auth = api_key(pg_server)
+    base = pg_server.url
+    requests.post(
+        f"{base}/api/v1/links",
+        json={"url": "https://old.example/", "slug": "moving"},
+        headers=auth,
+        timeout=5,
+    ).raise_for_status()
+    for _ in range(30):  # warm every worker's in-process cache
+        requests.get(f"{base}/moving", allow_redirects=False, timeout=5)
+
+    bound = 2.0  # SNIP_LOCAL_CACHE_TTL_SECONDS default: the documented bound
+
+    def answers() -> set:
+        return {
+            requests.get(f"{base}/moving", allow_redirects=False, timeout=5).headers.get("Location")
+            for _ in range(30)
+        }
+
+    requests.patch(
+        f"{base}/api/v1/links/moving", json={"url": "https://new.example/"}, headers=auth, timeout=5
+    )
+    # Waiting out the bound is the property under test, not a guess at timing.
+    time.sleep(bound + 0.1)
+    assert answers() == {"https://new.example/"}
+
+    requests.delete(f"{base}/api/v1/links/moving", headers=auth, timeout=5)
+    time.sleep(bound + 0.1)
+    assert {
+        requests.get(f"{base}/moving", allow_redirects=False, timeout=5).status_code
+        for _ in range(30)
+    } == {410}
