@@ -361,3 +361,30 @@ def test_snip_images_carry_the_package_version(renderings: dict[str, Rendering])
     for name, obj, _, c in each_container(renderings):
         if c["image"].startswith("ghcr.io/snip-project/"):
             assert c["image"].endswith(f":{version}"), f"{name} {ident(obj)}: {c['image']}"
+
+
+# ------------------------------------------------------------ managed database
+
+
+def test_managed_postgres_removes_the_database_and_rewires_every_client(
+    renderings: dict[str, Rendering],
+) -> None:
+    """With components/managed-postgres: no in-cluster database, snip-postgres is an
+    alias of the external host, and every egress to 5432 (and only that) goes to the
+    external address range. Its JSON patch replaces egress rule 0 by position, so
+    this also catches a policy whose rule 0 stops being the PostgreSQL one."""
+    combos = {n: r for n, r in renderings.items() if n.endswith("+managed-postgres")}
+    assert combos, "no rendering includes the managed-postgres component"
+    for name, r in combos.items():
+        kinds = {(o["kind"], o["metadata"]["name"]) for o in r.objects}
+        assert ("StatefulSet", "snip-postgres") not in kinds
+        assert ("PersistentVolumeClaim", "snip-postgres-data") not in kinds
+        assert r.find("Service", "snip-postgres")["spec"]["type"] == "ExternalName"
+        for p in (o for o in r.objects if o["kind"] == "NetworkPolicy"):
+            for rule in p["spec"].get("egress") or []:
+                ports = {port.get("port") for port in rule.get("ports") or []}
+                external = any("ipBlock" in peer for peer in rule.get("to") or [])
+                if 5432 in ports:
+                    assert external, f"{name} {ident(p)}: 5432 still goes to in-cluster pods"
+                if external:
+                    assert ports == {5432}, f"{name} {ident(p)}: ipBlock rule is not PostgreSQL's"
