@@ -49,7 +49,8 @@ FOR_LINE = re.compile(r"^(?P<indent>\s+)for: \S+$", re.MULTILINE)
 
 _PARSE = (
     "import json, sys, yaml\n"
-    "print(json.dumps([[d for d in yaml.safe_load_all(open(p)) if d is not None] for p in sys.argv[1:]]))\n"
+    "docs = [[d for d in yaml.safe_load_all(open(p)) if d is not None] for p in sys.argv[1:]]\n"
+    "print(json.dumps(docs))\n"
 )
 
 
@@ -180,13 +181,23 @@ class Daemon:
 
     def start(self, timeout: float = 20.0) -> Daemon:
         handle = open(self.log, "ab")  # noqa: SIM115 - the child keeps it
-        self.process = subprocess.Popen(self.argv, stdout=handle, stderr=subprocess.STDOUT, env=self.env)
+        self.process = subprocess.Popen(
+            self.argv, stdout=handle, stderr=subprocess.STDOUT, env=self.env
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+            log = self.log.read_text(errors="replace")
+            if self.process.poll() is not None or "address already in use" in log:
+                # Other sessions on this machine start servers on free ports too:
+                # never mistake their server for ours.
+                self.stop()
+                raise RuntimeError(
+                    f"{self.name} could not start on port {self.port}:\n{log[-3000:]}"
+                )
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url + self.ready_path, timeout=1).status_code == 200:
+                answered = requests.get(self.url + self.ready_path, timeout=1).status_code == 200
+                # Ours answered only if our process logged its own address.
+                if answered and f"127.0.0.1:{self.port}" in log and self.process.poll() is None:
                     return self
             time.sleep(0.05)
         self.stop()
@@ -203,14 +214,21 @@ class Daemon:
         self.process = None
 
 
-def prometheus(workdir: Path, config: dict[str, Any]) -> Daemon:
-    port = free_port()
+def prometheus(workdir: Path, config: dict[str, Any], port: int | None = None) -> Daemon:
+    """``port``: when the config must name Prometheus' own address before it starts."""
+    port = port or free_port()
     config_file = write_json(workdir / "prometheus.yml", config)
     return Daemon(
         "prometheus",
-        [tool("prometheus"), f"--config.file={config_file}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        port, workdir / "prometheus.log", ready_path="/-/ready",
+        [
+            tool("prometheus"),
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        port,
+        workdir / "prometheus.log",
+        ready_path="/-/ready",
     )
 
 
@@ -220,10 +238,16 @@ def alertmanager(workdir: Path, config: dict[str, Any]) -> Daemon:
     return Daemon(
         "alertmanager",
         # An empty cluster address turns gossip off: no second port, no peers.
-        [tool("prometheus-alertmanager"), f"--config.file={config_file}",
-         f"--storage.path={workdir / 'alertmanager'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--cluster.listen-address="],
-        port, workdir / "alertmanager.log", ready_path="/-/ready",
+        [
+            tool("prometheus-alertmanager"),
+            f"--config.file={config_file}",
+            f"--storage.path={workdir / 'alertmanager'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        port,
+        workdir / "alertmanager.log",
+        ready_path="/-/ready",
     )
 
 
@@ -233,7 +257,9 @@ def postgres_exporter(workdir: Path, database_url: str) -> Daemon:
     return Daemon(
         "postgres-exporter",
         [tool("prometheus-postgres-exporter"), f"--web.listen-address=127.0.0.1:{port}"],
-        port, workdir / "postgres-exporter.log", env={"DATA_SOURCE_NAME": dsn, "PATH": "/usr/bin:/bin"},
+        port,
+        workdir / "postgres-exporter.log",
+        env={"DATA_SOURCE_NAME": dsn, "PATH": "/usr/bin:/bin"},
     )
 
 
@@ -241,9 +267,14 @@ def redis_exporter(workdir: Path, redis_url: str) -> Daemon:
     port = free_port()
     return Daemon(
         "redis-exporter",
-        [tool("prometheus-redis-exporter"), f"--redis.addr={redis_url}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        port, workdir / "redis-exporter.log", ready_path="/health",
+        [
+            tool("prometheus-redis-exporter"),
+            f"--redis.addr={redis_url}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        port,
+        workdir / "redis-exporter.log",
+        ready_path="/health",
     )
 
 
@@ -252,7 +283,9 @@ def pushgateway(workdir: Path) -> Daemon:
     return Daemon(
         "pushgateway",
         [tool("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{port}"],
-        port, workdir / "pushgateway.log", ready_path="/-/ready",
+        port,
+        workdir / "pushgateway.log",
+        ready_path="/-/ready",
     )
 
 
@@ -319,7 +352,7 @@ class Webhook:
         received = self.received
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 received.append(json.loads(body))
                 self.send_response(200)
@@ -340,6 +373,7 @@ class Webhook:
     def notifications(self, alertname: str, status: str) -> list[dict[str, Any]]:
         """Notifications whose group is ``alertname`` and whose status is ``status``."""
         return [
-            n for n in list(self.received)
+            n
+            for n in list(self.received)
             if n.get("groupLabels", {}).get("alertname") == alertname and n.get("status") == status
         ]

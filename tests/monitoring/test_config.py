@@ -54,7 +54,9 @@ def test_in_cluster_config_passes_promtool(tmp_path: Path, cluster_config):
     direct = run([promtool, "check", "config", "--syntax-only", PROMETHEUS_CONFIG])
     if direct.returncode == 0:
         return
-    assert "field kubernetes_sd_configs not found" in direct.stdout + direct.stderr, direct.stdout + direct.stderr
+    assert "field kubernetes_sd_configs not found" in direct.stdout + direct.stderr, (
+        direct.stdout + direct.stderr
+    )
     for job in cluster_config["scrape_configs"]:
         if job.pop("kubernetes_sd_configs", None) is not None:
             job["static_configs"] = [{"targets": ["discovered.invalid:80"]}]
@@ -97,7 +99,10 @@ def test_loopback_config_passes_promtool(tmp_path: Path, cluster_config):
 
 def test_alertmanager_config_passes_amtool(tmp_path: Path):
     amtool = tool("amtool")
-    for config in (ALERTMANAGER_CONFIG, write_json(tmp_path / "am.yml", loopback_alertmanager_config("http://127.0.0.1:1/"))):
+    for config in (
+        ALERTMANAGER_CONFIG,
+        write_json(tmp_path / "am.yml", loopback_alertmanager_config("http://127.0.0.1:1/")),
+    ):
         result = run([amtool, "check-config", config])
         assert result.returncode == 0, result.stdout + result.stderr
 
@@ -109,7 +114,16 @@ def test_alertmanager_routes_watchdog_apart_and_the_rest_to_the_operator():
         "alertname=RedisDown severity=critical": "operator",
     }
     for labels, receiver in routes.items():
-        result = run([amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_CONFIG}", *labels.split()])
+        result = run(
+            [
+                amtool,
+                "config",
+                "routes",
+                "test",
+                f"--config.file={ALERTMANAGER_CONFIG}",
+                *labels.split(),
+            ]
+        )
         assert result.stdout.strip() == receiver, result.stdout + result.stderr
 
 
@@ -128,7 +142,18 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[
 
 def test_checkov_finds_nothing(rendered):
     directory, _ = rendered
-    result = run([tool("checkov"), "-d", directory, "--framework", "kubernetes", "--skip-download", "--quiet", "--compact"])
+    result = run(
+        [
+            tool("checkov"),
+            "-d",
+            directory,
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+        ]
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Failed checks: 0" in result.stdout
 
@@ -158,7 +183,9 @@ def test_every_workload_is_hardened_and_probed(rendered):
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         for container in pod["containers"]:
             image = container["image"]
-            assert re.search(r":v?\d+\.\d+\.\d+$", image), f"{name}: image {image} is not pinned to a version"
+            assert re.search(r":v?\d+\.\d+\.\d+$", image), (
+                f"{name}: image {image} is not pinned to a version"
+            )
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 assert probe in container, (name, probe)
             for kind in ("requests", "limits"):
@@ -173,10 +200,14 @@ def test_every_workload_has_a_network_policy(rendered):
     _, objects = rendered
     covered = {
         o["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
-        for o in objects if o["kind"] == "NetworkPolicy"
+        for o in objects
+        if o["kind"] == "NetworkPolicy"
     }
     for deploy in _workloads(objects):
-        assert deploy["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] in covered
+        assert (
+            deploy["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+            in covered
+        )
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
         for rule in policy["spec"].get("egress", []) + policy["spec"].get("ingress", []):
             assert rule, f"{policy['metadata']['name']}: an empty rule allows everything"
@@ -185,7 +216,11 @@ def test_every_workload_has_a_network_policy(rendered):
 
 def test_generated_configmaps_carry_every_rule_and_dashboard_file(rendered):
     _, objects = rendered
-    data = {o["metadata"]["name"].rsplit("-", 1)[0]: o["data"] for o in objects if o["kind"] == "ConfigMap"}
+    data = {
+        o["metadata"]["name"].rsplit("-", 1)[0]: o["data"]
+        for o in objects
+        if o["kind"] == "ConfigMap"
+    }
     assert set(data["snip-prometheus-rules"]) == {p.name for p in RULE_FILES}
     assert set(data["snip-grafana-dashboards"]) == {p.name for p in DASHBOARDS}
     assert data["snip-prometheus-config"]["prometheus.yml"] == PROMETHEUS_CONFIG.read_text()

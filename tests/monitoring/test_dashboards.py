@@ -75,7 +75,10 @@ def test_every_metric_a_dashboard_reads_is_in_the_contract_or_the_rules():
     contract = (REPO_ROOT / "docs" / "interfaces.md").read_text()
     documented = set(re.findall(r"`(snip_[a-z_]+)`", contract))
     recorded = {
-        rule["record"] for docs in load_yaml(*RULE_FILES) for g in docs[0]["groups"] for rule in g["rules"]
+        rule["record"]
+        for docs in load_yaml(*RULE_FILES)
+        for g in docs[0]["groups"]
+        for rule in g["rules"]
         if "record" in rule
     }
     for where, expr in QUERIES:
@@ -89,7 +92,9 @@ def test_every_metric_a_dashboard_reads_is_in_the_contract_or_the_rules():
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Daemon]:
     workdir = tmp_path_factory.mktemp("prometheus-dashboards")
-    daemon = stack.prometheus(workdir, stack.loopback_prometheus_config({}, RULE_FILES, alertmanager=None))
+    daemon = stack.prometheus(
+        workdir, stack.loopback_prometheus_config({}, RULE_FILES, alertmanager=None)
+    )
     with stack.running(daemon):
         yield daemon
 

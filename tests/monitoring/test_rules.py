@@ -43,7 +43,9 @@ def test_unit_tests_fail_when_an_alert_is_broken(tmp_path: Path):
     alerts = rules / "alerts.yaml"
     text = alerts.read_text()
     assert 'redis_up{job="redis-exporter"} == 0' in text
-    alerts.write_text(text.replace('redis_up{job="redis-exporter"} == 0', 'redis_up{job="redis-exporter"} == 2'))
+    alerts.write_text(
+        text.replace('redis_up{job="redis-exporter"} == 0', 'redis_up{job="redis-exporter"} == 2')
+    )
     result = run([tool("promtool"), "test", "rules", rules / "tests" / "dependencies.yaml"])
     assert result.returncode != 0
     assert "RedisDown" in result.stdout + result.stderr
@@ -125,7 +127,8 @@ def test_github_anchor_matches_githubs_rules():
 def test_runbook_url_resolves_to_a_full_runbook_section(rule):
     anchor = rule["annotations"]["runbook_url"].split("#", 1)[1]
     all_headings = {
-        github_anchor(m) for m in re.findall(r"^#{1,6} (.+)$", RUNBOOK.read_text(), flags=re.MULTILINE)
+        github_anchor(m)
+        for m in re.findall(r"^#{1,6} (.+)$", RUNBOOK.read_text(), flags=re.MULTILINE)
     }
     assert anchor in all_headings, f"Runbook.md has no heading for #{anchor}"
     section = _alert_sections().get(anchor)
