@@ -45,7 +45,9 @@ Options:
 
 Environment:
   IMAGE_TAG, SNIP_KUSTOMIZE_DIR   defaults for --tag and --kustomize
-  SNIP_IMAGE                      image repository (default ghcr.io/snip-project/snip)
+  SNIP_IMAGE                      the API image (default ghcr.io/snip-project/snip)
+  SNIP_OPS_IMAGE                  the backup image built from the same release
+                                  (default ghcr.io/snip-project/snip-ops; "" leaves it alone)
   SNIP_NAMESPACE (default snip), SNIP_DEPLOYMENT (default snip-api)
   SNIP_MIGRATION_JOB              migration Job name (default snip-migrate)
 
@@ -72,6 +74,7 @@ CHANGE_CAUSE=""
 SKIP_MIGRATION=0
 ALLOW_PLACEHOLDERS=0
 SNIP_IMAGE="${SNIP_IMAGE:-ghcr.io/snip-project/snip}"
+SNIP_OPS_IMAGE="${SNIP_OPS_IMAGE-ghcr.io/snip-project/snip-ops}"
 MIGRATION_JOB="${SNIP_MIGRATION_JOB:-snip-migrate}"
 
 while [[ $# -gt 0 ]]; do
@@ -107,12 +110,20 @@ RENDERED="${WORK}/rendered.yaml"
 info "rendering ${KUSTOMIZE_DIR} with image ${SNIP_IMAGE}:${TAG}"
 kubectl kustomize "${KUSTOMIZE_DIR}" >"${WORK}/base.yaml" ||
   die "${EX_RENDER}" "kubectl kustomize ${KUSTOMIZE_DIR} failed"
-# Replace the tag of snip's own image only (a '-' after the name is another image,
-# such as snip-ops, which keeps its own version).
-image_re="$(printf '%s' "${SNIP_IMAGE}" | sed 's/[.[\*^$/]/\\&/g')"
-sed -E "s#(image:[[:space:]]*\"?)${image_re}(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]+)?(\"?[[:space:]]*)\$#\\1${SNIP_IMAGE}:${TAG}\\3#" \
-  "${WORK}/base.yaml" >"${RENDERED}"
-grep -q "image: *\"\\?${image_re}:${TAG}" "${RENDERED}" ||
+# Both images of a release (Dockerfile targets runtime and ops) get the new tag; other
+# images (postgres, redis, exporters) keep theirs. The match is on the whole image name,
+# so "snip" never matches "snip-ops".
+retag() { # retag IMAGE FILE_IN FILE_OUT
+  local re
+  re="$(printf '%s' "$1" | sed 's/[.[\*^$/]/\\&/g')"
+  sed -E "s#(image:[[:space:]]*\"?)${re}(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]+)?(\"?[[:space:]]*)\$#\\1$1:${TAG}\\3#" "$2" >"$3"
+}
+retag "${SNIP_IMAGE}" "${WORK}/base.yaml" "${RENDERED}"
+if [[ -n "${SNIP_OPS_IMAGE}" ]]; then
+  retag "${SNIP_OPS_IMAGE}" "${RENDERED}" "${WORK}/ops.yaml"
+  mv -- "${WORK}/ops.yaml" "${RENDERED}"
+fi
+grep -qF "${SNIP_IMAGE}:${TAG}" "${RENDERED}" ||
   die "${EX_RENDER}" "no container uses ${SNIP_IMAGE} in ${KUSTOMIZE_DIR}; nothing to deploy"
 
 if grep -n 'CHANGE_ME' "${RENDERED}" >"${WORK}/placeholders"; then

@@ -17,15 +17,17 @@ readonly EX_FAIL=1     # the operation failed (or: degraded, for health-check.sh
 readonly EX_USAGE=64   # bad command line
 readonly EX_PREFLIGHT=69 # a required tool or input is missing
 
-DRY_RUN="${DRY_RUN:-0}"
-ASSUME_YES="${ASSUME_YES:-0}"
-SNIP_LOG_PREFIX="${SNIP_LOG_PREFIX:-$(basename "${0}")}"
+# Set by each script's --dry-run / --yes; deliberately NOT read from the environment,
+# so a stray exported variable can neither fake nor skip a confirmation.
+DRY_RUN=0
+ASSUME_YES=0
+LOG_PREFIX="$(basename "${0}")"
 
 # log LEVEL MESSAGE... : one timestamped line on stderr (UTC, ISO 8601).
 log() {
   local level="$1"
   shift
-  printf '%s %-5s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${level}" "${SNIP_LOG_PREFIX}" "$*" >&2
+  printf '%s %-5s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${level}" "${LOG_PREFIX}" "$*" >&2
 }
 info() { log INFO "$@"; }
 warn() { log WARN "$@"; }

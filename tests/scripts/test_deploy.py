@@ -38,13 +38,25 @@ def test_release_runs_migration_then_apply_then_rollout_then_health(cluster):
     assert len(applies) == 2, "migration Job alone first, then everything"
     assert order[0] < applies[0] < order[1] < applies[1] < order[3]
 
-    # What was applied: the new tag on snip's image everywhere, not on other images.
+    # What was applied: the new tag on both images of the release, nothing else retagged.
     migration_apply, full_apply = cluster.applied.split("--- # ")[1:3]
     assert "kind: Job" in migration_apply and "kind: Deployment" not in migration_apply
     assert "ghcr.io/snip-project/snip:0.2.0" in migration_apply
     assert full_apply.count("ghcr.io/snip-project/snip:0.2.0") == 2  # Deployment + Job
     assert "ghcr.io/snip-project/snip:0.1.0" not in cluster.applied
-    assert "ghcr.io/snip-project/snip-ops:0.1.0" in full_apply
+    assert "ghcr.io/snip-project/snip-ops:0.2.0" in full_apply
+    assert "0.1.0" not in full_apply
+
+
+def test_other_images_keep_their_tags(cluster):
+    (cluster.manifests / "app.yaml").write_text(
+        (cluster.manifests / "app.yaml").read_text()
+        + "        - name: sidecar\n          image: ghcr.io/snip-project/snip-other:9.9\n"
+    )
+    result = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes", SNIP_OPS_IMAGE="")
+    assert result.returncode == 0, explain(result)
+    assert "ghcr.io/snip-project/snip-other:9.9" in cluster.applied
+    assert "ghcr.io/snip-project/snip-ops:0.1.0" in cluster.applied  # SNIP_OPS_IMAGE="" = keep
 
 
 def test_failed_migration_never_touches_the_deployment(cluster):
