@@ -88,6 +88,8 @@ EXPECTED_ROOT = {
     ("Role", "snip-operator-readonly"),
     ("RoleBinding", "snip-deployer"),
     ("RoleBinding", "snip-operator-readonly"),
+    ("ClusterRole", "snip-deployer-namespace"),
+    ("ClusterRoleBinding", "snip-deployer-namespace"),
     ("NetworkPolicy", "default-deny-all"),
     ("NetworkPolicy", "allow-dns-egress"),
     ("NetworkPolicy", "api"),
