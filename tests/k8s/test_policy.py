@@ -20,7 +20,9 @@ from tests.k8s.conftest import (
     pod_template,
     workloads,
 )
+from tests.support.servers import REPO_ROOT
 
+GUNICORN_CONF = REPO_ROOT / "src" / "snip" / "gunicorn_conf.py"
 RESOURCES = ("cpu", "memory", "ephemeral-storage")
 PLACEHOLDER = "CHANGE_ME"
 RECOMMENDED_LABELS = (
@@ -271,7 +273,11 @@ def test_the_api_rolls_out_without_losing_capacity(root: Rendering) -> None:
     pod = spec["template"]["spec"]
     (c,) = pod["containers"]
     pause = c["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert pod["terminationGracePeriodSeconds"] >= pause + 30, "no time left for gunicorn"
+    graceful = re.search(r"^graceful_timeout = (\d+)", GUNICORN_CONF.read_text(), re.M)
+    assert graceful, "src/snip/gunicorn_conf.py sets no graceful_timeout"
+    assert pod["terminationGracePeriodSeconds"] >= pause + int(graceful.group(1)) + 5, (
+        "SIGKILL would cut gunicorn's graceful stop short"
+    )
     assert pod["topologySpreadConstraints"], "replicas are not spread over nodes"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -343,8 +349,6 @@ def test_redis_can_never_evict_click_data_and_persists_it(root: Rendering) -> No
 
 
 def test_postgres_is_15_and_the_backup_client_matches(root: Rendering) -> None:
-    from tests.support.servers import REPO_ROOT
-
     pg = root.find("StatefulSet", "snip-postgres")["spec"]["template"]["spec"]["containers"][0]
     assert re.fullmatch(r"postgres:15\.\d+-bookworm", pg["image"])
     assert "pg_isready" in pg["readinessProbe"]["exec"]["command"]
@@ -353,8 +357,6 @@ def test_postgres_is_15_and_the_backup_client_matches(root: Rendering) -> None:
 
 def test_snip_images_carry_the_package_version(renderings: dict[str, Rendering]) -> None:
     """A release bumps pyproject.toml and the manifests together."""
-    from tests.support.servers import REPO_ROOT
-
     version = re.search(
         r'^version = "([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text(), re.M
     ).group(1)
