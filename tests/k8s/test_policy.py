@@ -390,3 +390,16 @@ def test_managed_postgres_removes_the_database_and_rewires_every_client(
                     assert external, f"{name} {ident(p)}: 5432 still goes to in-cluster pods"
                 if external:
                     assert ports == {5432}, f"{name} {ident(p)}: ipBlock rule is not PostgreSQL's"
+
+
+def test_config_map_sets_only_variables_the_contract_defines(
+    renderings: dict[str, Rendering],
+) -> None:
+    """A misspelt key (SNIP_RATE_LIMIT_WRITE) would be ignored silently by the app."""
+    contract = (REPO_ROOT / "docs" / "interfaces.md").read_text()
+    defined = set(re.findall(r"^\| `([A-Z_]+)` \|", contract, re.M))
+    assert "DATABASE_URL" in defined, "cannot read the variable table of docs/interfaces.md"
+    for name, r in renderings.items():
+        keys = set(r.find("ConfigMap", "snip-config")["data"])
+        assert keys <= defined, f"{name}: not in docs/interfaces.md: {sorted(keys - defined)}"
+        assert {"SNIP_ENV", "SNIP_BASE_URL", "SNIP_TRUSTED_PROXIES"} <= keys
