@@ -109,7 +109,7 @@ fetch() {
   out="$(curl --silent --output "${BODY_FILE}" --max-time "${MAX_TIME}" \
     --write-out '%{http_code} %{time_total}' "${URL%/}$1" 2>/dev/null)" || true
   HTTP_CODE="${out%% *}"
-  HTTP_CODE="${HTTP_CODE:-000}"
+  [[ -n "${HTTP_CODE}" ]] || HTTP_CODE=000
   ELAPSED_MS="$(awk -v t="${out#* }" 'BEGIN { printf "%d", t * 1000 }')"
 }
 

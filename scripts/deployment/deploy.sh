@@ -100,7 +100,7 @@ done
 [[ -d "${KUSTOMIZE_DIR}" ]] || usage_error "kustomize directory not found: ${KUSTOMIZE_DIR}"
 
 require_tools kubectl sed grep awk
-CHANGE_CAUSE="${CHANGE_CAUSE:-deploy ${TAG} by ${USER:-$(id -un)} at $(date -u +%Y-%m-%dT%H:%M:%SZ)}"
+[[ -n "${CHANGE_CAUSE}" ]] || CHANGE_CAUSE="deploy ${TAG} by ${USER:-$(id -un)} at $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 # ----------------------------------------------------------------- 1. render
 WORK="$(mktemp -d)"

@@ -77,8 +77,8 @@ k rollout history "deployment/${SNIP_DEPLOYMENT}" >&2 ||
 [[ "${HISTORY_ONLY}" == 0 ]] || exit 0
 
 CURRENT="$(k get "deployment/${SNIP_DEPLOYMENT}" -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}' 2>/dev/null || true)"
-TARGET_DESC="${REVISION:+revision ${REVISION}}"
-TARGET_DESC="${TARGET_DESC:-the previous revision}"
+TARGET_DESC="the previous revision"
+[[ -z "${REVISION}" ]] || TARGET_DESC="revision ${REVISION}"
 info "current revision: ${CURRENT:-unknown}; rolling back to ${TARGET_DESC}"
 if [[ -n "${REVISION}" && "${REVISION}" == "${CURRENT}" ]]; then
   die "revision ${REVISION} is the one running; nothing to roll back"
