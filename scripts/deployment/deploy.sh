@@ -136,20 +136,27 @@ if grep -n 'CHANGE_ME' "${RENDERED}" >"${WORK}/placeholders"; then
   fi
 fi
 
-# split_job : the migration Job (and its ServiceAccount) from the rendered stream.
-split_job() {
-  awk -v job="${MIGRATION_JOB}" '
+# split_manifests : the rendered stream in two files. migration.yaml = the migration Job and its
+# ServiceAccount (applied first, alone); rest.yaml = everything but that Job. The Job stays
+# out of rest.yaml because a Job's pod template is immutable: re-applying it with a new
+# image (or validating that) fails while the previous release's Job still exists.
+split_manifests() {
+  awk -v job="${MIGRATION_JOB}" -v mig="${WORK}/migration.yaml" -v rest="${WORK}/rest.yaml" '
     function flush() {
-      if (doc ~ /(^|\n)kind: Job\n/ && doc ~ ("\n  name: " job "\n")) out = out "---\n" doc
-      if (doc ~ /(^|\n)kind: ServiceAccount\n/ && doc ~ /app.kubernetes.io\/component: migration/) out = out "---\n" doc
+      if (doc == "") return
+      is_job = (doc ~ /(^|\n)kind: Job\n/ && doc ~ ("\n  name: " job "\n"))
+      is_sa = (doc ~ /(^|\n)kind: ServiceAccount\n/ && doc ~ /app.kubernetes.io\/component: migration/)
+      if (is_job || is_sa) printf "---\n%s", doc > mig
+      if (!is_job) printf "---\n%s", doc > rest
       doc = ""
     }
     /^---$/ { flush(); next }
     { doc = doc $0 "\n" }
-    END { flush(); printf "%s", out }
+    END { flush() }
   ' "${RENDERED}"
+  touch "${WORK}/migration.yaml" "${WORK}/rest.yaml"
 }
-split_job >"${WORK}/migration.yaml"
+split_manifests
 if [[ "${SKIP_MIGRATION}" == 0 ]] && ! grep -q '^kind: Job' "${WORK}/migration.yaml"; then
   die "${EX_RENDER}" "the rendered manifests have no Job '${MIGRATION_JOB}'; use --skip-migration only if that is intended"
 fi
@@ -165,7 +172,7 @@ info "currently running: ${CURRENT_IMAGE:-<no deployment yet>}"
 
 # Server-side dry run: admission, schemas and immutability as the real apply would see
 # them, without persisting anything. Always run, also with --dry-run.
-kubectl apply --dry-run=server -f "${RENDERED}" >"${WORK}/validate.log" 2>&1 || {
+kubectl apply --dry-run=server -f "${WORK}/rest.yaml" >"${WORK}/validate.log" 2>&1 || {
   cat "${WORK}/validate.log" >&2
   die "${EX_RENDER}" "the cluster rejects the rendered manifests (server-side dry run)"
 }
@@ -173,7 +180,7 @@ info "manifests validated by the API server (dry run)"
 
 if [[ "${DRY_RUN}" == 1 ]]; then
   info "[dry-run] would run job/${MIGRATION_JOB} with ${SNIP_IMAGE}:${TAG} and wait ${MIGRATION_TIMEOUT}"
-  info "[dry-run] would apply $(grep -c '^kind:' "${RENDERED}") objects, annotate change-cause '${CHANGE_CAUSE}'"
+  info "[dry-run] would apply $(grep -c '^kind:' "${WORK}/rest.yaml") objects, annotate change-cause '${CHANGE_CAUSE}'"
   info "[dry-run] would wait for deployment/${SNIP_DEPLOYMENT} (${TIMEOUT}) and health-check"
   exit 0
 fi
@@ -215,7 +222,7 @@ rollback() {
 if [[ -n "${CURRENT_IMAGE}" ]]; then
   k annotate "deployment/${SNIP_DEPLOYMENT}" "kubernetes.io/change-cause=${CHANGE_CAUSE}" --overwrite
 fi
-k apply -f "${RENDERED}"
+k apply -f "${WORK}/rest.yaml"
 if [[ -z "${CURRENT_IMAGE}" ]]; then
   k annotate "deployment/${SNIP_DEPLOYMENT}" "kubernetes.io/change-cause=${CHANGE_CAUSE}" --overwrite
 fi

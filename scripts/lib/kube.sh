@@ -20,13 +20,6 @@ kube_show_context() {
   info "kube context: ${ctx}  (namespace: ${SNIP_NAMESPACE})"
 }
 
-# kube_confirm_context : show the context and ask before acting on it (--yes skips).
-kube_confirm_context() {
-  kube_show_context
-  confirm "Act on context '$(kube_context)', namespace '${SNIP_NAMESPACE}'?" ||
-    die "${EX_FAIL}" "not confirmed; nothing changed"
-}
-
 # k CMD... : kubectl in snip's namespace.
 k() {
   kubectl --namespace "${SNIP_NAMESPACE}" "$@"

@@ -42,7 +42,10 @@ def test_release_runs_migration_then_apply_then_rollout_then_health(cluster):
     migration_apply, full_apply = cluster.applied.split("--- # ")[1:3]
     assert "kind: Job" in migration_apply and "kind: Deployment" not in migration_apply
     assert "ghcr.io/snip-project/snip:0.2.0" in migration_apply
-    assert full_apply.count("ghcr.io/snip-project/snip:0.2.0") == 2  # Deployment + Job
+    assert full_apply.count("ghcr.io/snip-project/snip:0.2.0") == 1  # the Deployment
+    # The Job is never re-applied with the rest: its pod template is immutable, so applying
+    # it again would fail whenever the previous release's Job still exists.
+    assert "kind: Job" not in full_apply and "kind: CronJob" in full_apply
     assert "ghcr.io/snip-project/snip:0.1.0" not in cluster.applied
     assert "ghcr.io/snip-project/snip-ops:0.2.0" in full_apply
     assert "0.1.0" not in full_apply
