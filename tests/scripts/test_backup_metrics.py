@@ -8,6 +8,7 @@ a later failure pushes the failure time WITHOUT wiping the last success.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +85,55 @@ def test_success_then_failure_both_reach_the_pushgateway(source_db, pushgateway,
         == samples["snip_backup_last_success_timestamp_seconds"]
     )
     assert after["snip_backup_size_bytes"] == samples["snip_backup_size_bytes"]
+
+
+def test_metrics_are_pushed_without_curl(source_db, pushgateway, tmp_path):
+    """The snip images have python3 but no curl: the push falls back to Python."""
+    import shutil
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tools = [
+        "bash",
+        "env",
+        "pg_dump",
+        "pg_restore",
+        "psql",
+        "sha256sum",
+        "flock",
+        "date",
+        "stat",
+        "awk",
+        "find",
+        "sort",
+        "cut",
+        "mv",
+        "rm",
+        "mkdir",
+        "sync",
+        "basename",
+        "dirname",
+        "cat",
+        "tr",
+        "grep",
+        "sed",
+        "head",
+        "python3",
+        "perl",
+    ]
+    for name in tools:
+        # The real interpreter, not a version-manager shim that needs more of PATH.
+        found = Path(sys.executable).resolve() if name == "python3" else shutil.which(name)
+        assert found, name
+        (bin_dir / name).symlink_to(found)
+    assert not (bin_dir / "curl").exists()
+
+    result = run_script(
+        "backup/db-backup.sh",
+        "--dir",
+        tmp_path / "backups",
+        env={"DATABASE_URL": source_db, "PUSHGATEWAY_URL": pushgateway, "PATH": str(bin_dir)},
+    )
+    assert result.returncode == 0, explain(result)
+    assert "could not push" not in result.stderr, explain(result)
+    assert backup_samples(pushgateway)["snip_backup_size_bytes"] > 0
