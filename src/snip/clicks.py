@@ -1,7 +1,8 @@
 """Clicks: recorded on the redirect path without a database write, flushed in batches.
 
-Recording (with Redis): one MULTI/EXEC round trip increments a counter in the
-hash ``snip:clicks:pending`` whose field is ``link_id|day|bot|referrer_host``.
+Recording (with Redis): one atomic script call (one round trip) increments a
+counter in the hash ``snip:clicks:pending`` whose field is
+``link_id|day|bot|referrer_host``.
 Without Redis (or while it is down) the click is added to PostgreSQL directly,
 so nothing is lost, only slower.
 
@@ -63,6 +64,14 @@ redis.call('DEL', KEYS[2])
 return 1
 """
 
+# One round trip, atomic: the click, the running total, and when the oldest began waiting.
+RECORD_SCRIPT = """
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('SET', KEYS[2], ARGV[3], 'NX')
+return 1
+"""
+
 ClickKey = tuple[int, date, bool, str]
 
 
@@ -121,19 +130,16 @@ class ClickRecorder:
     def __init__(self, guard: RedisGuard, session_factory) -> None:
         self.guard = guard
         self.session_factory = session_factory
+        self._record = guard.client.register_script(RECORD_SCRIPT) if guard.client else None
 
     def record(self, link_id: int, bot: bool, referrer_host: str) -> str:
         """Returns where the click went: 'redis' or 'database'."""
         day = datetime.now(UTC).date()
         field = click_field(link_id, day, bot, referrer_host)
         client = self.guard.available()
-        if client is not None:
+        if client is not None and self._record is not None:
             try:
-                pipe = client.pipeline(transaction=True)
-                pipe.hincrby(PENDING, field, 1)
-                pipe.hincrby(PENDING, TOTAL_FIELD, 1)
-                pipe.set(PENDING_SINCE, time.time(), nx=True)
-                pipe.execute()
+                self._record(keys=[PENDING, PENDING_SINCE], args=[field, TOTAL_FIELD, time.time()])
                 return "redis"
             except redis.RedisError as exc:
                 self.guard.failed(exc)

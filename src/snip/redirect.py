@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, redirect, request
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 
 from snip import metrics
 from snip.cache import CachedLink, Missing
@@ -25,18 +25,25 @@ from snip.validation import SLUG_PATTERN
 bp = Blueprint("redirect", __name__)
 
 
+LINK_LOOKUP = select(
+    Link.id, Link.url, Link.redirect_status, Link.expires_at, Link.max_clicks, Link.deleted_at
+).where(Link.slug == bindparam("slug"))
+
+
 def load_link(slug: str) -> CachedLink | None:
-    link = db.session.scalar(select(Link).where(Link.slug == slug))
-    if link is None:
+    """One indexed query on an autocommit connection: no BEGIN/ROLLBACK round trips."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        row = conn.execute(LINK_LOOKUP, {"slug": slug}).one_or_none()
+    if row is None:
         return None
-    expires = as_utc(link.expires_at)
+    expires = as_utc(row.expires_at)
     return CachedLink(
-        id=link.id,
-        url=link.url,
-        status=link.redirect_status,
+        id=row.id,
+        url=row.url,
+        status=row.redirect_status,
         expires_at=expires.timestamp() if expires else None,
-        max_clicks=link.max_clicks,
-        deleted=link.deleted_at is not None,
+        max_clicks=row.max_clicks,
+        deleted=row.deleted_at is not None,
     )
 
 

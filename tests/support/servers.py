@@ -249,6 +249,7 @@ class SnipServer:
 
     env: dict[str, str]
     workers: int = 2
+    app_spec: str = "snip:create_app()"  # the benchmark swaps in a bare Flask app
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(suffix=".log")[1]))
@@ -267,7 +268,7 @@ class SnipServer:
         env.setdefault("SNIP_BASE_URL", self.url)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", "python:snip.gunicorn_conf", "snip:create_app()"],
+            [str(VENV_BIN / "gunicorn"), "-c", "python:snip.gunicorn_conf", self.app_spec],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -278,7 +279,8 @@ class SnipServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"snip exited early:\n{self.log_path.read_text()[-3000:]}")
             with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                probe = requests.get(f"{self.url}/healthz", timeout=1, allow_redirects=False)
+                if probe.status_code < 500:
                     return self
             time.sleep(0.1)
         self.stop()
