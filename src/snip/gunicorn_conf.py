@@ -33,6 +33,9 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 25
 keepalive = 5
+# gunicorn's runtime control socket is unused here, and would be written under $HOME,
+# which is read-only in the container.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
