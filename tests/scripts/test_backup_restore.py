@@ -399,3 +399,28 @@ def test_switch_only_dry_run_changes_nothing(tmp_path):
     )
     assert applied.returncode == 0, explain(applied)
     assert any("snip-postgres:5432/snip_restored" in c for c in cluster.mutating_calls())
+
+
+# ------------------------------------------------------------ verification bites
+
+
+@pytest.mark.parametrize("tamper", ["row-count", "revision"])
+def test_restore_that_does_not_match_the_metadata_is_dropped(
+    tamper, source_db, postgres_admin_url, tmp_path
+):
+    """If the restored data differ from what the backup recorded, the restore fails and
+    the new database is removed: it must never be mistaken for a good copy."""
+    dump = make_backup(source_db, tmp_path)
+    meta_path = Path(f"{dump}.json")
+    meta = json.loads(meta_path.read_text())
+    if tamper == "row-count":
+        meta["row_counts"]["public.links"] += 1
+    else:
+        meta["schema_revision"] = "9999_not_this_one"
+    meta_path.write_text(json.dumps(meta))
+
+    target = "snip_bk_mismatch_" + os.urandom(4).hex()
+    result = restore(postgres_admin_url, "--backup", dump, "--target-db", target)
+    assert result.returncode == 1, explain(result)
+    assert "mismatch" in result.stderr
+    assert not database_exists(postgres_admin_url, target)
