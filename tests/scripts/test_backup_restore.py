@@ -424,3 +424,27 @@ def test_restore_that_does_not_match_the_metadata_is_dropped(
     assert result.returncode == 1, explain(result)
     assert "mismatch" in result.stderr
     assert not database_exists(postgres_admin_url, target)
+
+
+def test_libpq_variables_work_without_database_url(
+    source_db, postgres_admin_url, restored_names, tmp_path
+):
+    """The CronJob configures the connection with PG* variables, not DATABASE_URL."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(source_db)
+    pg_env = {
+        "DATABASE_URL": "",
+        "PGHOST": parsed.hostname or "",
+        "PGPORT": str(parsed.port or 5432),
+        "PGUSER": parsed.username or "",
+        "PGDATABASE": parsed.path.lstrip("/"),
+    }
+    done = run_script(BACKUP, "--dir", tmp_path, env=pg_env)
+    assert done.returncode == 0, explain(done)
+
+    target = "snip_bk_pgenv_" + os.urandom(4).hex()
+    restored_names.append(target)
+    done = run_script(RESTORE, "--dir", tmp_path, "--target-db", target, env=pg_env)
+    assert done.returncode == 0, explain(done)
+    assert table_fingerprints(url_for(postgres_admin_url, target)) == table_fingerprints(source_db)
