@@ -381,3 +381,17 @@ def test_failing_and_empty_queries_are_reported(tmp_path, prometheus):
 def test_help_and_usage():
     assert check("--help").returncode == 0
     assert check("--apply").returncode == 64  # --apply without a Grafana URL
+
+
+def test_repository_dashboards_round_trip_through_grafana(grafana):
+    """The real dashboards: applied once, then reported in sync (nothing Grafana adds on
+    save, such as ids and versions, makes them look outdated)."""
+    applied = check("--grafana-url", grafana.url, "--apply")
+    assert applied.returncode == 0, explain(applied)
+    result = check("--grafana-url", grafana.url, "--json")
+    assert result.returncode == 0, explain(result)
+    report = json.loads(result.stdout)["grafana"]
+    assert report["missing"] == report["outdated"] == report["unknown"] == []
+    assert len(report["in_sync"]) == len(
+        list((REPO_ROOT / "k8s/monitoring/grafana/dashboards").glob("*.json"))
+    )
