@@ -63,11 +63,16 @@ class LinkOut(Schema):
 class LinkListQuery(Schema):
     tag = fields.String(validate=TAG)
     q = fields.String(
-        validate=validate.Length(min=1, max=200), metadata={"description": "text in slug or URL"}
+        validate=[
+            validate.Length(min=1, max=200),
+            validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters"),
+        ],
+        metadata={"description": "text in slug or URL"},
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "next_cursor of the previous page"}
+        validate=validate.Range(min=1, max=2**63 - 1),  # a database bigint
+        metadata={"description": "next_cursor of the previous page"},
     )
 
 

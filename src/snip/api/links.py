@@ -32,7 +32,7 @@ from snip.schemas import (
     StatsQuery,
 )
 from snip.state import state
-from snip.validation import slug_problem, url_problem
+from snip.validation import SLUG_PATTERN, slug_problem, url_problem
 
 blp = Blueprint("links", __name__, url_prefix="/api/v1/links", description="Short links")
 
@@ -83,8 +83,16 @@ def check_url(url: str) -> None:
 
 
 def check_expiry(expires_at: datetime | None) -> None:
-    if expires_at is not None and expires_at <= datetime.now(UTC):
+    if expires_at is None:
+        return
+    try:
+        past = expires_at <= datetime.now(UTC)
+    except OverflowError:  # e.g. year 1 with a +14:00 offset: before the year 1 in UTC
+        past = True
+    if past:
         raise invalid("expires_at", "must be in the future")
+    if expires_at.year >= 9000:
+        raise invalid("expires_at", "must be before the year 9000; omit it for a permanent link")
 
 
 def find_tags(names: list[str]) -> list[Tag]:
@@ -120,7 +128,12 @@ def live_link_for(url: str) -> Link | None:
 
 
 def get_live(slug: str) -> Link:
-    link = db.session.scalar(select(Link).where(Link.slug == slug))
+    # A slug that breaks the rules cannot exist (and may hold bytes PostgreSQL refuses).
+    link = (
+        db.session.scalar(select(Link).where(Link.slug == slug))
+        if SLUG_PATTERN.match(slug)
+        else None
+    )
     if link is None:
         raise Problem(404, f"no link with slug '{slug}'", kind="not-found")
     if link.deleted_at is not None:
