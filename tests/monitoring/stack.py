@@ -225,6 +225,10 @@ def prometheus(workdir: Path, config: dict[str, Any], port: int | None = None) -
             f"--config.file={config_file}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            # Alerts that fire before Prometheus has found its Alertmanager (a
+            # few seconds) are dropped and only re-sent after this delay (1m by
+            # default): keep it short so the always-firing Watchdog arrives.
+            "--rules.alert.resend-delay=1s",
         ],
         port,
         workdir / "prometheus.log",

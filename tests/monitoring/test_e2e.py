@@ -8,7 +8,8 @@ It proves, in order:
 3. the PostgreSQL and Redis dashboards' queries find data from the real exporters;
 4. a pushed backup result keeps its job="snip-backup" label (honor_labels);
 5. stopping Redis fires RedisDown, which reaches the webhook through the
-   committed Alertmanager routing, with its runbook_url;
+   committed Alertmanager routing (operator receiver; Watchdog to its own), with
+   its runbook_url;
 6. starting Redis again on the same port resolves it, and the webhook hears so.
 
 The rule `for:` durations are cut to 1 s and the intervals to 1 s (see
@@ -189,6 +190,13 @@ def _redis_down_alert_fires_and_resolves(
         lambda: webhook.notifications("RedisDown", "firing"),
         timeout=30,
     )
+    # The committed routing tree: RedisDown goes to the operator's receiver, the
+    # Watchdog heartbeat to its own.
+    assert firing[0]["receiver"] == "operator"
+    watchdog = stack.wait_for(
+        "the Watchdog heartbeat", lambda: webhook.notifications("Watchdog", "firing")
+    )
+    assert {n["receiver"] for n in watchdog} == {"watchdog"}
     alert = firing[0]["alerts"][0]
     assert alert["labels"]["severity"] == "critical"
     assert alert["labels"]["job"] == "redis-exporter"
