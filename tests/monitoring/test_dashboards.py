@@ -89,16 +89,6 @@ def test_every_metric_a_dashboard_reads_is_in_the_contract_or_the_rules():
             assert name in recorded, f"{where}: {name} is not a recording rule"
 
 
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[stack.Daemon]:
-    workdir = tmp_path_factory.mktemp("prometheus-dashboards")
-    daemon = stack.prometheus(
-        workdir, stack.loopback_prometheus_config({}, RULE_FILES, alertmanager=None)
-    )
-    with stack.running(daemon):
-        yield daemon
-
-
 @pytest.mark.parametrize(("where", "expr"), QUERIES, ids=[w for w, _ in QUERIES])
 def test_prometheus_accepts_the_panel_query(prometheus: stack.Daemon, where: str, expr: str):
     for variable, value in GRAFANA_VARIABLES.items():
