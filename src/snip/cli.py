@@ -139,13 +139,16 @@ def purge_expired(older_than_days: int, dry_run: bool) -> None:
     """Delete long-expired links and their statistics (their slugs become free again)."""
     cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
     condition = Link.expires_at < cutoff
-    count = db.session.scalar(select(db.func.count()).select_from(Link).where(condition)) or 0
+    slugs = list(db.session.scalars(select(Link.slug).where(condition)))
     if dry_run:
-        click.echo(f"would delete {count} links expired before {cutoff:%Y-%m-%d}")
+        click.echo(f"would delete {len(slugs)} links expired before {cutoff:%Y-%m-%d}")
         return
     db.session.execute(delete(Link).where(condition))
     db.session.commit()
-    click.echo(f"deleted {count} links expired before {cutoff:%Y-%m-%d}")
+    cache = current_app.extensions["snip"].cache
+    for slug in slugs:  # their slugs are free again: no cached "expired" may linger
+        cache.invalidate(slug)
+    click.echo(f"deleted {len(slugs)} links expired before {cutoff:%Y-%m-%d}")
 
 
 def register_cli(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import redis
 
 from tests.support import servers
 
@@ -66,3 +67,4 @@ def test_purge_expired_deletes_only_long_expired_links(pg_env):
     assert "deleted 1" in snip(env, "links", "purge-expired", "--older-than-days", "30").stdout
     with psycopg.connect(pg_env["DATABASE_URL"]) as conn:
         assert {r[0] for r in conn.execute("SELECT slug FROM links")} == {"recent", "forever"}
+    assert cache.exists("snip:link:old") == 0
