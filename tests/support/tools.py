@@ -18,6 +18,7 @@ HINTS = {
     "prometheus": "apt-get install prometheus",
     "alertmanager": "apt-get install prometheus-alertmanager",
     "prometheus-alertmanager": "apt-get install prometheus-alertmanager",
+    "amtool": "apt-get install prometheus-alertmanager",
     "prometheus-pushgateway": "apt-get install prometheus-pushgateway",
     "prometheus-postgres-exporter": "apt-get install prometheus-postgres-exporter",
     "prometheus-redis-exporter": "apt-get install prometheus-redis-exporter",
