@@ -86,6 +86,23 @@ confirm() {
   [[ "${answer}" =~ ^[Yy]([Ee][Ss])?$ ]]
 }
 
+# confirm_typed WORD QUESTION : the person must type WORD exactly (for destructive
+# steps). --yes does NOT skip it unless SNIP_CONFIRM_TOKEN equals WORD, so that
+# automation has to name the very thing it destroys.
+confirm_typed() {
+  local word="$1" question="$2" answer
+  if [[ "${SNIP_CONFIRM_TOKEN:-}" == "${word}" ]]; then
+    info "${question}: confirmed by SNIP_CONFIRM_TOKEN"
+    return 0
+  fi
+  if [[ ! -t 0 ]]; then
+    error "${question}: type-to-confirm needs a terminal (or SNIP_CONFIRM_TOKEN=${word})"
+    return 1
+  fi
+  read -r -p "${question} Type '${word}' to continue: " answer
+  [[ "${answer}" == "${word}" ]]
+}
+
 # run CMD... : execute, or with --dry-run only print what would run.
 run() {
   if [[ "${DRY_RUN}" == 1 ]]; then

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 import redis
 from sqlalchemy import func, select
 
@@ -15,7 +16,7 @@ from snip import clicks
 from snip.clicks import ClickFlusher
 from snip.extensions import db
 from snip.models import ClickStat, FlushedBatch, Link
-from tests.app.conftest import shorten
+from tests.app.conftest import _truncate, create_key, shorten
 from tests.support import servers
 
 
@@ -28,12 +29,15 @@ def flusher(app) -> ClickFlusher:
     return ClickFlusher(app.extensions["snip"].redis.client, lambda: db.session)
 
 
-def test_redirect_puts_the_click_in_redis_not_the_database(make_app, pg_env):
+@pytest.fixture
+def pg_app(make_app, pg_env):
+    """snip on PostgreSQL + Redis: (app, test client, read+write auth headers)."""
     app = make_app(pg_env)
-    client = app.test_client()
-    from tests.app.conftest import create_key
+    return app, app.test_client(), {"Authorization": f"Bearer {create_key(app)}"}
 
-    auth = {"Authorization": f"Bearer {create_key(app)}"}
+
+def test_redirect_puts_the_click_in_redis_not_the_database(pg_app, pg_env):
+    app, client, auth = pg_app
     shorten(client, auth, slug="counted")
     client.get(
         "/counted", headers={"User-Agent": "Mozilla/5.0", "Referer": "https://news.example/item"}
@@ -57,8 +61,6 @@ def test_redirect_puts_the_click_in_redis_not_the_database(make_app, pg_env):
 def test_embedded_mode_writes_clicks_directly(make_app, sqlite_env):
     app = make_app(sqlite_env)
     client = app.test_client()
-    from tests.app.conftest import create_key
-
     auth = {"Authorization": f"Bearer {create_key(app)}"}
     shorten(client, auth, slug="direct")
     client.get("/direct")
@@ -68,8 +70,6 @@ def test_embedded_mode_writes_clicks_directly(make_app, sqlite_env):
 def test_clicks_fall_back_to_the_database_while_redis_is_down(
     make_app, migrated_postgres_url, throwaway_redis
 ):
-    from tests.app.conftest import _truncate, create_key
-
     _truncate(migrated_postgres_url)
     app = make_app({"DATABASE_URL": migrated_postgres_url, "REDIS_URL": throwaway_redis.url})
     client = app.test_client()
@@ -79,13 +79,10 @@ def test_clicks_fall_back_to_the_database_while_redis_is_down(
     assert total_clicks(app) == 1
 
 
-def test_a_batch_written_before_a_crash_is_not_written_again(make_app, pg_env):
+def test_a_batch_written_before_a_crash_is_not_written_again(pg_app):
     """Crash between the database commit and forgetting the batch in Redis."""
-    app = make_app(pg_env)
-    client = app.test_client()
-    from tests.app.conftest import create_key
-
-    shorten(client, {"Authorization": f"Bearer {create_key(app)}"}, slug="once")
+    app, client, auth = pg_app
+    shorten(client, auth, slug="once")
     for _ in range(5):
         client.get("/once")
     with app.app_context():
@@ -97,12 +94,9 @@ def test_a_batch_written_before_a_crash_is_not_written_again(make_app, pg_env):
     assert total_clicks(app) == 5
 
 
-def test_a_batch_not_committed_before_a_crash_is_written_on_the_next_run(make_app, pg_env):
-    app = make_app(pg_env)
-    client = app.test_client()
-    from tests.app.conftest import create_key
-
-    shorten(client, {"Authorization": f"Bearer {create_key(app)}"}, slug="later")
+def test_a_batch_not_committed_before_a_crash_is_written_on_the_next_run(pg_app):
+    app, client, auth = pg_app
+    shorten(client, auth, slug="later")
     for _ in range(4):
         client.get("/later")
     with app.app_context():
@@ -113,12 +107,8 @@ def test_a_batch_not_committed_before_a_crash_is_written_on_the_next_run(make_ap
     assert total_clicks(app) == 5
 
 
-def test_clicks_for_a_purged_link_do_not_block_the_batch(make_app, pg_env):
-    app = make_app(pg_env)
-    client = app.test_client()
-    from tests.app.conftest import create_key
-
-    auth = {"Authorization": f"Bearer {create_key(app)}"}
+def test_clicks_for_a_purged_link_do_not_block_the_batch(pg_app):
+    app, client, auth = pg_app
     shorten(client, auth, slug="keep")
     shorten(client, auth, slug="purged")
     client.get("/keep")
