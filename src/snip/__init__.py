@@ -102,7 +102,12 @@ def register_extensions(app: Flask, settings: Settings) -> None:
             local_ttl=settings.local_cache_ttl_seconds,
             negative_ttl=settings.negative_cache_ttl_seconds,
         ),
-        clicks=ClickRecorder(guard, lambda: db.session),
+        clicks=ClickRecorder(
+            guard,
+            lambda: db.session,
+            app_context=app.app_context,
+            buffer_seconds=settings.click_buffer_seconds,
+        ),
     )
 
 

@@ -35,6 +35,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from snip.click_buffer import ClickBuffer
 from snip.models import ClickStat, FlushedBatch, Link
 from snip.redis_client import RedisGuard
 
@@ -125,17 +126,26 @@ def _chunks(rows: list[dict], size: int) -> Iterator[list[dict]]:
 
 
 class ClickRecorder:
-    """Records one click: into Redis when it answers, else straight into the database."""
+    """Records one click: into Redis when it answers, else straight into the database.
 
-    def __init__(self, guard: RedisGuard, session_factory) -> None:
+    With a ClickBuffer, clicks are counted in memory first and pushed the same way
+    in batches (see click_buffer.py for the trade-off).
+    """
+
+    def __init__(self, guard: RedisGuard, session_factory, app_context=None, buffer_seconds=0.0):
         self.guard = guard
         self.session_factory = session_factory
+        self.app_context = app_context  # the buffer pushes from its own thread
         self._record = guard.client.register_script(RECORD_SCRIPT) if guard.client else None
+        self.buffer = ClickBuffer(buffer_seconds, self.push) if buffer_seconds > 0 else None
 
     def record(self, link_id: int, bot: bool, referrer_host: str) -> str:
-        """Returns where the click went: 'redis' or 'database'."""
+        """Returns where the click went: 'buffer', 'redis' or 'database'."""
         day = datetime.now(UTC).date()
         field = click_field(link_id, day, bot, referrer_host)
+        if self.buffer is not None:
+            self.buffer.add(field)
+            return "buffer"
         client = self.guard.available()
         if client is not None and self._record is not None:
             try:
@@ -147,6 +157,29 @@ class ClickRecorder:
         add_clicks(session, {(link_id, day, bot, referrer_host): 1}, skip_missing_links=False)
         session.commit()
         return "database"
+
+    def push(self, counts: dict[str, int]) -> None:
+        """Add many buffered counters at once: one Redis round trip, else the database."""
+        client = self.guard.available()
+        if client is not None:
+            try:
+                pipe = client.pipeline(transaction=True)
+                for field, n in counts.items():
+                    pipe.hincrby(PENDING, field, n)
+                pipe.hincrby(PENDING, TOTAL_FIELD, sum(counts.values()))
+                pipe.set(PENDING_SINCE, time.time(), nx=True)
+                pipe.execute()
+                return
+            except redis.RedisError as exc:
+                self.guard.failed(exc)
+        with self.app_context():
+            session = self.session_factory()
+            add_clicks(session, {parse_field(f): n for f, n in counts.items()})
+            session.commit()
+
+    def flush_buffer(self) -> None:
+        if self.buffer is not None:
+            self.buffer.flush()
 
 
 # ----------------------------------------------------------------------- flushing

@@ -35,6 +35,7 @@ class Settings:
     cache_ttl_seconds: int
     local_cache_ttl_seconds: float
     negative_cache_ttl_seconds: int
+    click_buffer_seconds: float
     blocked_hosts: tuple[str, ...]
     trusted_proxies: int
     log_level: str
@@ -107,6 +108,14 @@ def _redis_url(env: Mapping[str, str], production: bool) -> str | None:
     return raw
 
 
+def _click_buffer(env: Mapping[str, str]) -> float:
+    seconds = _number(env, "SNIP_CLICK_BUFFER_SECONDS", 0, 0, cast=float)
+    # The buffer is what a hard-killed worker loses: keep that bounded.
+    if seconds > 10:
+        raise ConfigError(f"SNIP_CLICK_BUFFER_SECONDS must be at most 10 (got {seconds:g})")
+    return seconds
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, or raise ConfigError naming the variable."""
     env = os.environ if env is None else env
@@ -150,6 +159,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cache_ttl_seconds=_number(env, "SNIP_CACHE_TTL_SECONDS", 300, 1),
         local_cache_ttl_seconds=_number(env, "SNIP_LOCAL_CACHE_TTL_SECONDS", 2, 0, cast=float),
         negative_cache_ttl_seconds=_number(env, "SNIP_NEGATIVE_CACHE_TTL_SECONDS", 30, 1),
+        click_buffer_seconds=_click_buffer(env),
         blocked_hosts=blocked,
         trusted_proxies=_number(env, "SNIP_TRUSTED_PROXIES", 0, 0),
         log_level=level,

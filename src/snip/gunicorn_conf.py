@@ -1,9 +1,10 @@
 """gunicorn settings for snip: `gunicorn -c python:snip.gunicorn_conf "snip:create_app()"`.
 
 Workers come from WEB_CONCURRENCY. Shutdown is graceful: on SIGTERM workers stop
-accepting, finish in-flight requests for up to 25 s (Kubernetes waits 30 s), and
-exit. snip buffers no click in process memory (clicks go to Redis or the database
-before the redirect is answered), so nothing is lost when a worker stops.
+accepting, finish in-flight requests for up to 25 s (Kubernetes waits 45 s), push
+any clicks held by the optional SNIP_CLICK_BUFFER_SECONDS buffer, and exit. By
+default no click is held in memory: it is in Redis (or the database) before the
+redirect is answered.
 """
 
 from __future__ import annotations
@@ -48,6 +49,13 @@ _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
 shutil.rmtree(_metrics_dir, ignore_errors=True)
 os.makedirs(_metrics_dir, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def worker_exit(server, worker) -> None:
+    # A graceful stop pushes clicks held by SNIP_CLICK_BUFFER_SECONDS (if set).
+    state = getattr(worker.wsgi, "extensions", {}).get("snip")
+    if state is not None:
+        state.clicks.flush_buffer()
 
 
 def child_exit(server, worker) -> None:
