@@ -2,7 +2,10 @@
 
 A worker keeps a link in memory for SNIP_LOCAL_CACHE_TTL_SECONDS (default 2 s);
 that is the bound on how late an update or delete reaches every worker. Redis
-keeps links for SNIP_CACHE_TTL_SECONDS and is invalidated at once on change.
+keeps links for SNIP_CACHE_TTL_SECONDS. Writers (create, change, delete) *overwrite*
+the Redis entry with the fresh value; readers that missed only fill it if it is
+still empty (SET NX). So a reader that loaded the old row just before a change can
+never put the old value back over the new one.
 Unknown slugs are cached too (as None), for SNIP_NEGATIVE_CACHE_TTL_SECONDS, so
 a scanner trying random slugs costs one database query per slug, not per request.
 """
@@ -16,9 +19,12 @@ from typing import Final
 
 import redis
 
+from snip.models import as_utc
 from snip.redis_client import RedisGuard
 
-KEY_PREFIX: Final = "snip:link:"
+# Versioned: a release that changes CachedLink uses a new prefix, so old and new pods
+# sharing Redis during a rolling update never read each other's entries.
+KEY_PREFIX: Final = "snip:link:v1:"
 LOCAL_MAX_ENTRIES: Final = 50_000  # about 15 MB per worker at most
 
 
@@ -32,6 +38,19 @@ class CachedLink:
     expires_at: float | None  # unix seconds
     max_clicks: int | None
     deleted: bool
+
+    @classmethod
+    def from_row(cls, row) -> CachedLink:
+        """From a Link, or a row with the same column names."""
+        expires = as_utc(row.expires_at)
+        return cls(
+            id=row.id,
+            url=row.url,
+            status=row.redirect_status,
+            expires_at=expires.timestamp() if expires else None,
+            max_clicks=row.max_clicks,
+            deleted=row.deleted_at is not None,
+        )
 
 
 class Missing:
@@ -64,19 +83,31 @@ class LinkCache:
             return MISSING
         if raw is None:
             return MISSING
-        data = json.loads(raw)
-        value = CachedLink(**data) if data is not None else None
+        try:
+            data = json.loads(raw)
+            value = CachedLink(**data) if data is not None else None
+        except (ValueError, TypeError):  # written by another release: ignore it
+            return MISSING
         self._remember(slug, value, now)
         return value
 
+    def fill(self, slug: str, value: CachedLink | None) -> None:
+        """After a miss: remember what the database said, unless a writer got there first."""
+        self._store(slug, value, overwrite=False)
+
     def put(self, slug: str, value: CachedLink | None) -> None:
+        """After a write: the fresh value replaces whatever is cached."""
+        self._store(slug, value, overwrite=True)
+
+    def _store(self, slug: str, value: CachedLink | None, overwrite: bool) -> None:
         self._remember(slug, value, time.monotonic())
         client = self.guard.available()
         if client is None:
             return
         ttl = self.ttl if value is not None else self.negative_ttl
+        payload = json.dumps(asdict(value) if value else None)
         try:
-            client.set(KEY_PREFIX + slug, json.dumps(asdict(value) if value else None), ex=ttl)
+            client.set(KEY_PREFIX + slug, payload, ex=ttl, nx=not overwrite)
         except redis.RedisError as exc:
             self.guard.failed(exc)
 

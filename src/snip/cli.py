@@ -13,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from snip.config import ConfigError
 from snip.extensions import db
-from snip.models import ApiKey, Link
+from snip.models import ApiKey, ClickStat, Link, link_tags
+
+PURGE_CHUNK = 1000  # links per transaction: bounded locks on a big purge
 
 
 @click.group("keys", help="Create, list and revoke API keys.")
@@ -131,24 +133,36 @@ def links_group() -> None:
     "--older-than-days",
     type=click.IntRange(min=1),
     required=True,
-    help="Delete links that expired more than this many days ago.",
+    help="Purge links that expired more than this many days ago.",
 )
-@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be purged.")
 @with_appcontext
 def purge_expired(older_than_days: int, dry_run: bool) -> None:
-    """Delete long-expired links and their statistics (their slugs become free again)."""
+    """Forget the target, tags and statistics of long-expired links.
+
+    The row stays as a tombstone, so the slug is never handed to someone else
+    (it answers 410 Gone, like a deleted link).
+    """
     cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
-    condition = Link.expires_at < cutoff
-    slugs = list(db.session.scalars(select(Link.slug).where(condition)))
+    expired = (Link.expires_at < cutoff) & Link.deleted_at.is_(None)
+    found = db.session.execute(select(Link.id, Link.slug).where(expired)).all()
     if dry_run:
-        click.echo(f"would delete {len(slugs)} links expired before {cutoff:%Y-%m-%d}")
+        click.echo(f"would purge {len(found)} links expired before {cutoff:%Y-%m-%d}")
         return
-    db.session.execute(delete(Link).where(condition))
-    db.session.commit()
+    for start in range(0, len(found), PURGE_CHUNK):
+        ids = [row.id for row in found[start : start + PURGE_CHUNK]]
+        db.session.execute(delete(ClickStat).where(ClickStat.link_id.in_(ids)))
+        db.session.execute(delete(link_tags).where(link_tags.c.link_id.in_(ids)))
+        db.session.execute(
+            update(Link)
+            .where(Link.id.in_(ids))
+            .values(url="", url_hash="", deleted_at=datetime.now(UTC))
+        )
+        db.session.commit()
     cache = current_app.extensions["snip"].cache
-    for slug in slugs:  # their slugs are free again: no cached "expired" may linger
-        cache.invalidate(slug)
-    click.echo(f"deleted {len(slugs)} links expired before {cutoff:%Y-%m-%d}")
+    for row in found:  # the next lookup reads the tombstone: 410
+        cache.invalidate(row.slug)
+    click.echo(f"purged {len(found)} links expired before {cutoff:%Y-%m-%d}")
 
 
 def register_cli(app: Flask) -> None:

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from snip.validation import canonical_host
+
 REDIRECT_STATUSES = (301, 302, 307, 308)
 PLACEHOLDER = re.compile(r"change[_-]?me|changethis|placeholder", re.IGNORECASE)
-RATE_LIMIT = re.compile(r"^\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+RATE_LIMIT = re.compile(
+    r"^\s*[1-9]\d*\s*(/|per)\s*([1-9]\d*)?\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE
+)
 
 
 class ConfigError(ValueError):
@@ -60,7 +64,10 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false (got {raw!r})")
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float, cast=int):
+def number(
+    env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float, cast=int
+):
+    """A numeric variable within [minimum, maximum], or ConfigError naming it."""
     raw = env.get(name, "").strip()
     if not raw:
         return cast(default)
@@ -68,8 +75,8 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float, c
         value = cast(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number (got {raw!r})") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum} (got {raw!r})")
+    if not minimum <= value <= maximum:  # also refuses nan
+        raise ConfigError(f"{name} must be between {minimum:g} and {maximum:g} (got {raw!r})")
     return value
 
 
@@ -101,19 +108,11 @@ def _redis_url(env: Mapping[str, str], production: bool) -> str | None:
                 "(several replicas must share cache, clicks and rate limits)"
             )
         return None
-    if not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"REDIS_URL must start with redis://, rediss:// or unix:// (got {raw!r})")
+    if not raw.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"REDIS_URL must start with redis:// or rediss:// (got {raw!r})")
     if production and PLACEHOLDER.search(urlsplit(raw).password or ""):
         raise ConfigError("REDIS_URL still holds a placeholder password; set a real secret")
     return raw
-
-
-def _click_buffer(env: Mapping[str, str]) -> float:
-    seconds = _number(env, "SNIP_CLICK_BUFFER_SECONDS", 0, 0, cast=float)
-    # The buffer is what a hard-killed worker loses: keep that bounded.
-    if seconds > 10:
-        raise ConfigError(f"SNIP_CLICK_BUFFER_SECONDS must be at most 10 (got {seconds:g})")
-    return seconds
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -124,12 +123,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"SNIP_ENV must be development or production (got {mode!r})")
     production = mode == "production"
 
+    if production and not env.get("SNIP_BASE_URL", "").strip():
+        raise ConfigError(
+            "SNIP_BASE_URL is required when SNIP_ENV=production (the public URL of snip)"
+        )
     base_url = env.get("SNIP_BASE_URL", "http://127.0.0.1:8000").strip().rstrip("/")
     parts = urlsplit(base_url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(f"SNIP_BASE_URL must be an http(s) URL with a host (got {base_url!r})")
 
-    status = _number(env, "SNIP_DEFAULT_REDIRECT_STATUS", 302, 0)
+    status = number(env, "SNIP_DEFAULT_REDIRECT_STATUS", 302, 0, 999)
     if status not in REDIRECT_STATUSES:
         raise ConfigError(
             f"SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308 (got {status})"
@@ -148,6 +151,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     blocked = tuple(
         h.strip().lower() for h in env.get("SNIP_BLOCKED_HOSTS", "").split(",") if h.strip()
     )
+    for host in blocked:
+        if canonical_host(host) is None:
+            raise ConfigError(f"SNIP_BLOCKED_HOSTS has an invalid host name: {host!r}")
     return Settings(
         env=mode,
         database_url=_database_url(env, production),
@@ -156,12 +162,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         default_redirect_status=status,
         allow_anonymous_create=_bool(env, "SNIP_ALLOW_ANONYMOUS_CREATE", False),
         rate_limit_writes=rate,
-        cache_ttl_seconds=_number(env, "SNIP_CACHE_TTL_SECONDS", 300, 1),
-        local_cache_ttl_seconds=_number(env, "SNIP_LOCAL_CACHE_TTL_SECONDS", 2, 0, cast=float),
-        negative_cache_ttl_seconds=_number(env, "SNIP_NEGATIVE_CACHE_TTL_SECONDS", 30, 1),
-        click_buffer_seconds=_click_buffer(env),
+        cache_ttl_seconds=number(env, "SNIP_CACHE_TTL_SECONDS", 300, 1, 86400),
+        # The local TTL is how late a change reaches every worker: keep it short.
+        local_cache_ttl_seconds=number(env, "SNIP_LOCAL_CACHE_TTL_SECONDS", 2, 0, 60, cast=float),
+        negative_cache_ttl_seconds=number(env, "SNIP_NEGATIVE_CACHE_TTL_SECONDS", 30, 1, 86400),
+        # What a hard-killed worker can lose: keep it bounded.
+        click_buffer_seconds=number(env, "SNIP_CLICK_BUFFER_SECONDS", 0, 0, 10, cast=float),
         blocked_hosts=blocked,
-        trusted_proxies=_number(env, "SNIP_TRUSTED_PROXIES", 0, 0),
+        trusted_proxies=number(env, "SNIP_TRUSTED_PROXIES", 0, 0, 10),
         log_level=level,
     )
 

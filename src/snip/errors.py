@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, g, jsonify, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 PROBLEM_TYPE_BASE = "https://github.com/snip-project/snip/blob/main/docs/api.md#"
@@ -88,6 +89,20 @@ def problem_response(exc: HTTPException):
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, problem_response)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(exc: Exception):
+        # The database is down or restarting: say so, and when to retry, not "500".
+        log.warning("database unavailable: %s", exc)
+        return problem_response(
+            Problem(
+                503,
+                "the database is unavailable; retry shortly",
+                kind="database-unavailable",
+                headers={"Retry-After": "5"},
+            )
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -11,29 +11,30 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-from snip.config import ConfigError, load_dotenv_file, load_settings
+from snip.config import ConfigError, load_dotenv_file, load_settings, number
 
 load_dotenv_file()
 try:
     _settings = load_settings()
+    _port = number(os.environ, "PORT", 8000, 1, 65535)
+    _workers = number(os.environ, "WEB_CONCURRENCY", 2, 1, 64)
 except ConfigError as _exc:
     # Stop here, before forking workers, with the variable named.
     sys.stderr.write(f"snip: configuration error: {_exc}\n")
     sys.exit(2)
 
 _host = os.environ.get("SNIP_BIND_HOST") or ("0.0.0.0" if _settings.production else "127.0.0.1")
-bind = f"{_host}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+bind = f"{_host}:{_port}"
+workers = _workers
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 25
-keepalive = 5
 # gunicorn's runtime control socket is unused here, and would be written under $HOME,
 # which is read-only in the container.
 control_socket_disable = True
@@ -41,14 +42,16 @@ accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 
-# Workers share metrics through files in this directory; a fresh one per start so
-# counters of a previous run are never added to this one.
-_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
-    prefix="snip-metrics-"
+# Workers share metrics through *.db files in this directory. Stale files of a
+# previous run would be added to this run's counters, so they go; nothing else in
+# a directory the operator chose is touched.
+_metrics_dir = Path(
+    os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="snip-metrics-")
 )
-shutil.rmtree(_metrics_dir, ignore_errors=True)
-os.makedirs(_metrics_dir, exist_ok=True)
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+_metrics_dir.mkdir(parents=True, exist_ok=True)
+for _stale in _metrics_dir.glob("*.db"):
+    _stale.unlink()
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 
 def worker_exit(server, worker) -> None:

@@ -17,7 +17,7 @@ from snip import metrics
 from snip.cache import CachedLink, Missing
 from snip.errors import Problem
 from snip.extensions import db
-from snip.models import Link, as_utc
+from snip.models import Link
 from snip.net import is_bot, referrer_host
 from snip.state import state
 from snip.validation import SLUG_PATTERN
@@ -34,17 +34,7 @@ def load_link(slug: str) -> CachedLink | None:
     """One indexed query on an autocommit connection: no BEGIN/ROLLBACK round trips."""
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         row = conn.execute(LINK_LOOKUP, {"slug": slug}).one_or_none()
-    if row is None:
-        return None
-    expires = as_utc(row.expires_at)
-    return CachedLink(
-        id=row.id,
-        url=row.url,
-        status=row.redirect_status,
-        expires_at=expires.timestamp() if expires else None,
-        max_clicks=row.max_clicks,
-        deleted=row.deleted_at is not None,
-    )
+    return CachedLink.from_row(row) if row is not None else None
 
 
 def consume_one_use(link_id: int) -> bool:
@@ -74,7 +64,7 @@ def follow(slug: str):
     if isinstance(cached, Missing):
         metrics.CACHE_REQUESTS.labels("miss").inc()
         link = load_link(slug)
-        snip.cache.put(slug, link)
+        snip.cache.fill(slug, link)
     else:
         metrics.CACHE_REQUESTS.labels("hit").inc()
         link = cached

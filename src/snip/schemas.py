@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from snip.config import REDIRECT_STATUSES
@@ -10,6 +12,10 @@ TAG = validate.Regexp(
     r"^[a-z0-9][a-z0-9_-]{0,31}$", error="tags are 1-32 characters: a-z, 0-9, '-', '_'"
 )
 MAX_TAGS = 10
+REUSE_EXCLUDES = ("slug", "expires_at", "max_clicks", "redirect_status", "tags")
+# Stats cover days snip can have seen; bounds also keep date arithmetic in range.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(9998, 12, 31)
 
 
 class LinkCreate(Schema):
@@ -33,9 +39,14 @@ class LinkCreate(Schema):
     )
 
     @validates_schema
-    def no_slug_with_reuse(self, data, **kwargs):
-        if data.get("reuse") and data.get("slug"):
-            raise ValidationError("reuse cannot be combined with a custom slug", "reuse")
+    def reuse_takes_no_options(self, data, **kwargs):
+        # A reused link is returned as it is; silently ignoring asked-for options
+        # (a max_clicks, an expiry) would hand back something else than requested.
+        options = sorted(k for k in REUSE_EXCLUDES if data.get(k) is not None)
+        if data.get("reuse") and options:
+            raise ValidationError(
+                f"reuse returns the existing link unchanged; drop {', '.join(options)}", "reuse"
+            )
 
 
 class LinkUpdate(Schema):
@@ -83,9 +94,14 @@ class LinkPage(Schema):
 
 class StatsQuery(Schema):
     from_ = fields.Date(
-        data_key="from", metadata={"description": "first day (UTC), default 30 days ago"}
+        data_key="from",
+        validate=validate.Range(min=FIRST_DAY, max=LAST_DAY),
+        metadata={"description": "first day (UTC), default 30 days before 'to'"},
     )
-    to = fields.Date(metadata={"description": "last day (UTC), default today"})
+    to = fields.Date(
+        validate=validate.Range(min=FIRST_DAY, max=LAST_DAY),
+        metadata={"description": "last day (UTC), default today"},
+    )
 
 
 class DayStats(Schema):

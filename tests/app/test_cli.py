@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import redis
 
+from snip.cache import KEY_PREFIX
 from tests.support import servers
 
 
@@ -47,7 +48,7 @@ def test_flush_reports_a_database_it_cannot_reach(redis_url):
     assert "flush failed" in result.stderr
 
 
-def test_purge_expired_deletes_only_long_expired_links(pg_env):
+def test_purge_expired_forgets_only_long_expired_links_and_keeps_their_slugs(pg_env):
     env = servers.snip_env(**pg_env)
     with psycopg.connect(pg_env["DATABASE_URL"], autocommit=True) as conn:
         for slug, expired in [
@@ -61,12 +62,17 @@ def test_purge_expired_deletes_only_long_expired_links(pg_env):
                 f" VALUES ('{slug}', 'https://a.example/', 'h', 302, 0, now(), now(), {expired})"
             )
     cache = redis.Redis.from_url(pg_env["REDIS_URL"])
-    cache.set("snip:link:old", "{}")  # what a redirect of the expired link left behind
+    cache.set(KEY_PREFIX + "old", "{}")  # what a redirect of the expired link left behind
     assert (
-        "would delete 1"
+        "would purge 1"
         in snip(env, "links", "purge-expired", "--older-than-days", "30", "--dry-run").stdout
     )
-    assert "deleted 1" in snip(env, "links", "purge-expired", "--older-than-days", "30").stdout
+    assert "purged 1" in snip(env, "links", "purge-expired", "--older-than-days", "30").stdout
     with psycopg.connect(pg_env["DATABASE_URL"]) as conn:
-        assert {r[0] for r in conn.execute("SELECT slug FROM links")} == {"recent", "forever"}
-    assert cache.exists("snip:link:old") == 0
+        rows = dict(
+            conn.execute("SELECT slug, url FROM links WHERE deleted_at IS NOT NULL").fetchall()
+        )
+        live = {r[0] for r in conn.execute("SELECT slug FROM links WHERE deleted_at IS NULL")}
+    assert rows == {"old": ""}  # a tombstone: the target is forgotten, the slug stays taken
+    assert live == {"recent", "forever"}
+    assert cache.exists(KEY_PREFIX + "old") == 0

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import random
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
 import redis
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from snip import clicks
 from snip.clicks import ClickFlusher
@@ -179,3 +182,31 @@ def time_day():
     from datetime import UTC, datetime
 
     return datetime.now(UTC).date()
+
+
+def test_two_flushers_racing_on_one_batch_count_it_once(pg_app):
+    """Two flushers apply the same sealed batch at the same moment: one commits it,
+    the other finds it written or fails on the batch id; it is counted once."""
+    app, client, auth = pg_app
+    shorten(client, auth, slug="raced")
+    for _ in range(6):
+        client.get("/raced")
+    with app.app_context():
+        batch = flusher(app).seal()
+    start = threading.Barrier(2)
+
+    def apply_in_own_session():
+        with app.app_context():
+            f = flusher(app)
+            counts = f.read_batch(batch)
+            start.wait()
+            try:
+                return f.apply(batch, counts)
+            except IntegrityError:
+                return "refused"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda _: apply_in_own_session(), range(2)))
+    assert outcomes.count(6) == 1
+    assert set(outcomes) - {6} <= {None, "refused"}
+    assert total_clicks(app) == 6

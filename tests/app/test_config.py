@@ -41,6 +41,12 @@ def test_postgres_urls_get_the_psycopg_driver():
         ({"SNIP_NEGATIVE_CACHE_TTL_SECONDS": "x"}, "SNIP_NEGATIVE_CACHE_TTL_SECONDS"),
         ({"SNIP_TRUSTED_PROXIES": "-2"}, "SNIP_TRUSTED_PROXIES"),
         ({"SNIP_LOG_LEVEL": "LOUD"}, "SNIP_LOG_LEVEL"),
+        ({"SNIP_RATE_LIMIT_WRITES": "0 per minute"}, "SNIP_RATE_LIMIT_WRITES"),
+        ({"SNIP_LOCAL_CACHE_TTL_SECONDS": "inf"}, "SNIP_LOCAL_CACHE_TTL_SECONDS"),
+        ({"SNIP_LOCAL_CACHE_TTL_SECONDS": "nan"}, "SNIP_LOCAL_CACHE_TTL_SECONDS"),
+        ({"SNIP_CLICK_BUFFER_SECONDS": "60"}, "SNIP_CLICK_BUFFER_SECONDS"),
+        ({"SNIP_BLOCKED_HOSTS": "ok.example,bad..host"}, "SNIP_BLOCKED_HOSTS"),
+        ({"REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL"),
     ],
 )
 def test_a_wrong_value_names_its_variable(env, variable):
@@ -48,19 +54,31 @@ def test_a_wrong_value_names_its_variable(env, variable):
         load_settings(env)
 
 
-def test_production_needs_real_database_and_redis():
-    with pytest.raises(ConfigError, match="DATABASE_URL is required"):
-        load_settings({"SNIP_ENV": "production", "REDIS_URL": "redis://r:6379/0"})
-    with pytest.raises(ConfigError, match="REDIS_URL is required"):
-        load_settings({"SNIP_ENV": "production", "DATABASE_URL": "postgresql://u:secret@db/snip"})
-    with pytest.raises(ConfigError, match="placeholder"):
-        load_settings(
-            {
-                "SNIP_ENV": "production",
-                "DATABASE_URL": "postgresql://u:CHANGE_ME@db/snip",
-                "REDIS_URL": "redis://r:6379/0",
-            }
-        )
+PRODUCTION = {
+    "SNIP_ENV": "production",
+    "SNIP_BASE_URL": "https://s.example",
+    "DATABASE_URL": "postgresql://u:secret@db/snip",
+    "REDIS_URL": "redis://:secret@r:6379/0",
+}
+
+
+def test_production_accepts_a_complete_configuration():
+    assert load_settings(PRODUCTION).production
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"DATABASE_URL": ""}, "DATABASE_URL is required"),
+        ({"REDIS_URL": ""}, "REDIS_URL is required"),
+        ({"SNIP_BASE_URL": ""}, "SNIP_BASE_URL is required"),
+        ({"DATABASE_URL": "postgresql://u:CHANGE_ME@db/snip"}, "placeholder"),
+        ({"REDIS_URL": "redis://:changeme@r:6379/0"}, "placeholder"),
+    ],
+)
+def test_production_refuses_missing_or_placeholder_settings(change, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({**PRODUCTION, **change})
 
 
 def test_gunicorn_refuses_to_start_and_names_the_variable():
@@ -78,6 +96,24 @@ def test_gunicorn_refuses_to_start_and_names_the_variable():
     )
     assert result.returncode != 0
     assert "SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308" in result.stderr
+
+
+def test_gunicorn_names_a_bad_worker_count():
+    # (A non-number is refused by gunicorn itself, before snip's config runs.)
+    result = subprocess.run(
+        [
+            str(servers.VENV_BIN / "gunicorn"),
+            "-c",
+            "python:snip.gunicorn_conf",
+            "snip:create_app()",
+        ],
+        env=servers.snip_env(WEB_CONCURRENCY="0", PORT=str(servers.free_port())),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    assert "WEB_CONCURRENCY must be between 1 and 64" in result.stderr
 
 
 def test_cli_refuses_to_start_and_names_the_variable():

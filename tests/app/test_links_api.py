@@ -62,6 +62,19 @@ def test_reuse_returns_the_existing_live_link(client, auth):
         ("https://sub.evil.test/", "blocked"),
         ("https://example.com:99999/", "cannot be parsed"),
         ("https:///path-only", "no host"),
+        # look-alikes of a blocked host or of snip itself
+        ("https://evil.test\\.good.example/", "backslash"),
+        ("https://\uff45\uff56\uff49\uff4c.test/", "blocked"),  # fullwidth letters
+        ("https://evil\u3002test/", "blocked"),  # ideographic full stop
+        ("https://ev\u00adil.test/", "invisible"),  # soft hyphen
+        ("https://ev\u200bil.test/", "invisible"),  # zero-width space
+        ("https://evil\u00a0.test/", "invisible"),  # no-break space
+        ("https://evil.test%2e/", "percent-encoded"),
+        ("https://EVIL.test./", "blocked"),
+        ("http://127.1:8000/", "shortener itself"),
+        ("http://2130706433/", "shortener itself"),
+        ("http://[::ffff:127.0.0.1]/", "shortener itself"),
+        ("https://example.com/\ud800", "invisible"),  # a lone surrogate
     ],
 )
 def test_bad_urls_are_refused_with_the_reason(make_app, backend_env, url, reason):
@@ -106,6 +119,8 @@ def test_bad_slugs_are_refused(client, auth, slug, reason):
         ({"tags": ["Not Valid"]}, "tags.0"),
         ({"colour": "red"}, "colour"),
         ({"reuse": True, "slug": "mine"}, "reuse"),
+        ({"reuse": True, "max_clicks": 1}, "reuse"),
+        ({"reuse": True, "redirect_status": 301}, "reuse"),
     ],
 )
 def test_bad_fields_are_named(client, auth, fields, field):
@@ -210,6 +225,13 @@ def test_list_filters_by_tag_and_text_and_pages_stably(client, auth):
 def test_list_rejects_bad_paging(client, auth):
     assert client.get("/api/v1/links?limit=0", headers=auth).status_code == 422
     assert client.get("/api/v1/links?cursor=abc", headers=auth).status_code == 422
+
+
+def test_stats_refuse_dates_out_of_range_instead_of_failing(client, auth):
+    shorten(client, auth, slug="ancient")
+    for query in ("to=0001-01-05", "from=0001-01-01&to=0001-01-02", "to=9999-12-31"):
+        response = client.get(f"/api/v1/links/ancient/stats?{query}", headers=auth)
+        assert response.status_code == 422, query
 
 
 def test_stats_reject_reversed_or_huge_ranges(client, auth):

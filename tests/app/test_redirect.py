@@ -158,3 +158,32 @@ def test_updates_and_deletes_reach_every_worker_within_the_local_cache_ttl(pg_se
         requests.get(f"{base}/moving", allow_redirects=False, timeout=5).status_code
         for _ in range(30)
     } == {410}
+
+
+def test_a_slow_reader_cannot_put_an_old_link_back_over_a_change(redis_url):
+    """Reader loads the old row, a writer commits and caches the new one, then the
+    reader's fill arrives: the new value must win in Redis."""
+    from snip.cache import CachedLink, LinkCache
+    from snip.redis_client import RedisGuard
+
+    def cache() -> LinkCache:  # one per worker; local TTL 0 so only Redis answers
+        return LinkCache(RedisGuard(redis_url), ttl=300, local_ttl=0, negative_ttl=30)
+
+    old = CachedLink(id=1, url="https://old.example/", status=302, expires_at=None,
+                     max_clicks=None, deleted=False)  # fmt: skip
+    new = CachedLink(id=1, url="https://new.example/", status=302, expires_at=None,
+                     max_clicks=None, deleted=False)  # fmt: skip
+    reader, writer = cache(), cache()
+    writer.put("raced", new)
+    reader.fill("raced", old)  # too late: must not overwrite
+    assert cache().get("raced") == new
+    writer.put("raced", None)  # a writer's value always replaces what is there
+    assert cache().get("raced") is None
+
+
+def test_a_database_outage_on_a_cache_miss_is_503_not_500(make_app, tmp_path):
+    app = make_app({"DATABASE_URL": f"postgresql://nobody@127.0.0.1:{servers.free_port()}/none"})
+    response = app.test_client().get("/never-cached")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json()["type"].endswith("#database-unavailable")

@@ -167,7 +167,8 @@ def listed_variables() -> set[str]:
 
 
 PY_READ = re.compile(
-    r"""(?:environ\.get\(|environ\[|getenv\(|\benv\.get\(|\(\s*env\s*,)\s*["']([A-Z][A-Z0-9_]+)["']"""
+    r"""(?:environ\.get\(|environ\[|getenv\(|\benv\.get\(|\(\s*(?:os\.)?(?:env|environ)\s*,)"""
+    r"""\s*["']([A-Z][A-Z0-9_]+)["']"""
 )
 
 

@@ -63,7 +63,7 @@ def test_redis_conf_loads_and_keeps_click_data_under_memory_pressure(
     r.hset(clicks.PENDING, mapping={clicks.TOTAL_FIELD: 42, "1|2026-11-28|0|": 42})
     for i in range(3000):  # ~3 MB of cache entries, all with a TTL
         try:
-            r.set(f"snip:link:slug{i}", "x" * 1000, ex=300)
+            r.set(f"snip:link:v1:slug{i}", "x" * 1000, ex=300)
         except redis.exceptions.OutOfMemoryError:
             break
     assert int(r.info("stats")["evicted_keys"]) > 0, "no cache entry was evicted"

@@ -18,11 +18,13 @@ from sqlalchemy.exc import IntegrityError
 
 from snip import metrics
 from snip.auth import anonymous_create_allowed, hash_key, require
+from snip.cache import CachedLink
 from snip.errors import Problem
 from snip.extensions import db, limiter
 from snip.models import ClickStat, Link, Tag, as_utc
 from snip.net import client_address
 from snip.schemas import (
+    FIRST_DAY,
     LinkCreate,
     LinkListQuery,
     LinkOut,
@@ -182,8 +184,8 @@ def create_link(data):
     else:
         raise Problem(503, "could not find a free slug; try again", kind="slug-exhausted")
     db.session.commit()
-    # A scanner may have probed this slug before it existed: forget "unknown".
-    state().cache.invalidate(link.slug)
+    # Replaces a cached "unknown" left by anyone who probed this slug before.
+    state().cache.put(link.slug, CachedLink.from_row(link))
     metrics.LINKS_CREATED.inc()
     view = link_view(link)
     return view, 201, {"Location": view["short_url"]}
@@ -226,6 +228,7 @@ def get_link(slug):
 
 @blp.route("/<slug>", methods=["PATCH"])
 @limiter.limit(write_limit, key_func=api_key_bucket, on_breach=lambda _: metrics.RATE_LIMITED.inc())
+@limiter.limit(write_limit, on_breach=lambda _: metrics.RATE_LIMITED.inc())
 @require("write")
 @blp.arguments(LinkUpdate)
 @blp.response(200, LinkOut)
@@ -245,12 +248,13 @@ def update_link(changes, slug):
     if "tags" in changes:
         link.tags = find_tags(changes["tags"])
     db.session.commit()
-    state().cache.invalidate(slug)
+    state().cache.put(slug, CachedLink.from_row(link))
     return link_view(link)
 
 
 @blp.route("/<slug>", methods=["DELETE"])
 @limiter.limit(write_limit, key_func=api_key_bucket, on_breach=lambda _: metrics.RATE_LIMITED.inc())
+@limiter.limit(write_limit, on_breach=lambda _: metrics.RATE_LIMITED.inc())
 @require("write")
 @blp.response(204)
 def delete_link(slug):
@@ -258,7 +262,7 @@ def delete_link(slug):
     link = get_live(slug)
     link.deleted_at = datetime.now(UTC)
     db.session.commit()
-    state().cache.invalidate(slug)
+    state().cache.put(slug, CachedLink.from_row(link))
 
 
 @blp.route("/<slug>/stats", methods=["GET"])
@@ -273,7 +277,7 @@ def link_stats(query, slug):
     link = get_live(slug)
     today = datetime.now(UTC).date()
     last: date = query.get("to", today)
-    first: date = query.get("from_", last - timedelta(days=29))
+    first: date = query["from_"] if "from_" in query else max(last - timedelta(days=29), FIRST_DAY)
     if first > last:
         raise invalid("from", "must not be after 'to'")
     if (last - first).days >= MAX_STATS_DAYS:
