@@ -81,37 +81,31 @@ def test_production_refuses_missing_or_placeholder_settings(change, message):
         load_settings({**PRODUCTION, **change})
 
 
-def test_gunicorn_refuses_to_start_and_names_the_variable():
-    result = subprocess.run(
+def start_gunicorn(**env: str) -> subprocess.CompletedProcess[str]:
+    """Start snip's gunicorn with a bad setting; it must exit on its own."""
+    return subprocess.run(
         [
             str(servers.VENV_BIN / "gunicorn"),
             "-c",
             "python:snip.gunicorn_conf",
             "snip:create_app()",
         ],
-        env=servers.snip_env(SNIP_DEFAULT_REDIRECT_STATUS="303", PORT=str(servers.free_port())),
+        env=servers.snip_env(PORT=str(servers.free_port()), **env),
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def test_gunicorn_refuses_to_start_and_names_the_variable():
+    result = start_gunicorn(SNIP_DEFAULT_REDIRECT_STATUS="303")
     assert result.returncode != 0
     assert "SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308" in result.stderr
 
 
 def test_gunicorn_names_a_bad_worker_count():
     # (A non-number is refused by gunicorn itself, before snip's config runs.)
-    result = subprocess.run(
-        [
-            str(servers.VENV_BIN / "gunicorn"),
-            "-c",
-            "python:snip.gunicorn_conf",
-            "snip:create_app()",
-        ],
-        env=servers.snip_env(WEB_CONCURRENCY="0", PORT=str(servers.free_port())),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = start_gunicorn(WEB_CONCURRENCY="0")
     assert result.returncode != 0
     assert "WEB_CONCURRENCY must be between 1 and 64" in result.stderr
 
