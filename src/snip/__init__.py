@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -89,8 +89,6 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     limiter.init_app(app)
-    # Every limit is on a write: reads, redirects and probes skip the limiter entirely.
-    limiter.request_filter(lambda: request.method in {"GET", "HEAD", "OPTIONS"})
     api.init_app(app)
     guard = RedisGuard(settings.redis_url)
     app.extensions["snip"] = SnipState(

@@ -6,6 +6,7 @@ Keeping them module-level (the Flask tutorial's habit) lets blueprints import
 
 from __future__ import annotations
 
+from flask import request
 from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_smorest import Api
@@ -34,3 +35,9 @@ migrate = Migrate()
 api = Api()
 # Limits are declared per route (writes only): the redirect path stays unlimited.
 limiter = Limiter(key_func=client_address, headers_enabled=True, swallow_errors=True)
+
+
+@limiter.request_filter
+def reads_skip_the_limiter() -> bool:
+    # Every limit is on a write: reads, redirects and probes skip the limiter entirely.
+    return request.method in {"GET", "HEAD", "OPTIONS"}
