@@ -236,10 +236,8 @@ if ! k rollout status "deployment/${SNIP_DEPLOYMENT}" --timeout="${TIMEOUT}"; th
 fi
 
 # ------------------------------------------------------------ 5. health
-health_args=(--cluster)
-[[ -z "${HEALTH_URL}" ]] || health_args+=(--url "${HEALTH_URL}")
 health_rc=0
-"${SCRIPT_DIR}/../health-check.sh" "${health_args[@]}" >&2 || health_rc=$?
+post_rollout_health "${HEALTH_URL}" || health_rc=$?
 case "${health_rc}" in
   0) info "deployed ${SNIP_IMAGE}:${TAG}: healthy" ;;
   1) warn "deployed ${SNIP_IMAGE}:${TAG}, but the service is DEGRADED (see above)" ;;

@@ -104,10 +104,8 @@ fi
 # No change-cause annotation here: `rollout undo` brings back the cause recorded when
 # that revision was deployed, which is the more useful line in the history.
 
-health_args=(--cluster)
-[[ -z "${HEALTH_URL}" ]] || health_args+=(--url "${HEALTH_URL}")
 health_rc=0
-"${SCRIPT_DIR}/../health-check.sh" "${health_args[@]}" >&2 || health_rc=$?
+post_rollout_health "${HEALTH_URL}" || health_rc=$?
 case "${health_rc}" in
   0) info "rolled back to ${TARGET_DESC}: healthy" ;;
   1) warn "rolled back to ${TARGET_DESC}, but the service is DEGRADED (see above)" ;;

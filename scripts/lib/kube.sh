@@ -24,3 +24,11 @@ kube_show_context() {
 k() {
   kubectl --namespace "${SNIP_NAMESPACE}" "$@"
 }
+
+# post_rollout_health [URL] : run scripts/health-check.sh on the cluster (and URL, if
+# given) after a rollout or a rollback; returns its exit code (0 healthy, 1 degraded, 2 down).
+post_rollout_health() {
+  local url="${1:-}" args=(--cluster)
+  [[ -z "${url}" ]] || args+=(--url "${url}")
+  "$(dirname "${BASH_SOURCE[0]}")/../health-check.sh" "${args[@]}" >&2
+}
