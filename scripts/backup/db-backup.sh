@@ -103,6 +103,7 @@ SUCCESS=0
 on_exit() {
   local rc=$?
   local f
+  pg_snapshot_close
   for f in "${TMP_FILES[@]}"; do rm -f -- "${f}"; done
   if [[ "${SUCCESS}" != 1 ]]; then
     # Partially published sets (e.g. metadata renamed, dump not) are misleading: remove.
@@ -148,17 +149,19 @@ if [[ "${DRY_RUN}" == 1 ]]; then
   exit 0
 fi
 
-# Row counts and revision are read before the dump. pg_dump takes one consistent
-# snapshot; writes landing between the two make counts differ, so the CronJob should run
-# when traffic is low. dr-restore.sh reports any mismatch rather than hiding it.
-REVISION="$(pg_schema_revision "${CONN}")"
-ROW_COUNTS="$(pg_row_counts "${CONN}")"
+# Revision and row counts come from the very snapshot pg_dump dumps (exported by a
+# REPEATABLE READ transaction that stays open until the dump is done), so they
+# describe the dump exactly, however busy the database is.
+pg_snapshot_open "${CONN}" || die "cannot open a snapshot of '${DBNAME}' (see the error above)"
+REVISION="$(pg_snapshot_revision)" || die "cannot read the schema revision"
+ROW_COUNTS="$(pg_snapshot_row_counts)" || die "cannot count the rows"
 
 TMP_FILES+=("${TMP}" "${TMP}.sha256" "${TMP}.json")
-info "dumping '${DBNAME}' to ${FINAL}"
-dump_args=(--format=custom --compress=6 --no-owner --no-privileges "--file=${TMP}")
+info "dumping '${DBNAME}' (snapshot ${PG_SNAPSHOT}) to ${FINAL}"
+dump_args=(--format=custom --compress=6 --no-owner --no-privileges "--snapshot=${PG_SNAPSHOT}" "--file=${TMP}")
 if [[ -n "${CONN}" ]]; then dump_args+=("--dbname=${CONN}"); fi
 pg_dump "${dump_args[@]}" || die "pg_dump failed; no backup written"
+pg_snapshot_close
 
 # A dump pg_restore cannot list is no backup: catches truncation and format damage.
 pg_restore --list "${TMP}" >/dev/null || die "pg_restore --list rejects the new dump; no backup written"
