@@ -48,6 +48,13 @@ def consume_one_use(link_id: int) -> bool:
     return result.rowcount == 1
 
 
+def has_use_left(link_id: int) -> bool:
+    """For HEAD: whether a limited link would still redirect (reads, takes nothing)."""
+    return bool(
+        db.session.scalar(select(Link.use_count < Link.max_clicks).where(Link.id == link_id))
+    )
+
+
 def gone(slug: str, why: str) -> Problem:
     metrics.REDIRECTS.labels("410").inc()
     return Problem(410, f"link '{slug}' {why}", kind="gone")
@@ -77,10 +84,13 @@ def follow(slug: str):
     if link.expires_at is not None and link.expires_at <= time.time():
         raise gone(slug, "has expired")
 
-    # HEAD is what link checkers and previews send: answer, but count nothing.
-    if request.method == "GET":
-        if link.max_clicks is not None and not consume_one_use(link.id):
+    # HEAD is what link checkers and previews send: answer, but count nothing and use
+    # nothing up. A used-up one-time link must not reveal its target to HEAD either.
+    if link.max_clicks is not None:
+        left = consume_one_use(link.id) if request.method == "GET" else has_use_left(link.id)
+        if not left:
             raise gone(slug, "has reached its maximum number of clicks")
+    if request.method == "GET":
         path = snip.clicks.record(
             link.id, is_bot(request.user_agent.string), referrer_host(request.referrer)
         )

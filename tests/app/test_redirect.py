@@ -95,6 +95,17 @@ def test_max_clicks_then_410_and_head_does_not_use_one(client, auth):
     assert [client.get("/twice").status_code for _ in range(4)] == [302, 302, 410, 410]
 
 
+def test_head_on_a_used_up_one_time_link_is_410_and_hides_the_target(client, auth):
+    """Issue 13: after a max_clicks: 1 link is used, HEAD kept answering 302 with the
+    Location, revealing a one-time link's (often secret) target for ever."""
+    shorten(client, auth, "https://secret.example/reset?token=abc", slug="onetime", max_clicks=1)
+    assert client.get("/onetime").status_code == 302
+    head = client.head("/onetime")
+    assert head.status_code == 410
+    assert "Location" not in head.headers
+    assert "secret.example" not in head.get_data(as_text=True)
+
+
 def test_deleted_link_is_410(client, auth):
     shorten(client, auth, slug="bye")
     client.get("/bye")
