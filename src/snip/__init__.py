@@ -84,27 +84,30 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     from snip.clicks import ClickRecorder
     from snip.extensions import api, db, limiter, migrate
     from snip.redis_client import RedisGuard
-    from snip.state import SnipState
+    from snip.state import SnipState, init_state
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     limiter.init_app(app)
     api.init_app(app)
     guard = RedisGuard(settings.redis_url)
-    app.extensions["snip"] = SnipState(
-        settings=settings,
-        redis=guard,
-        cache=LinkCache(
-            guard,
-            ttl=settings.cache_ttl_seconds,
-            local_ttl=settings.local_cache_ttl_seconds,
-            negative_ttl=settings.negative_cache_ttl_seconds,
-        ),
-        clicks=ClickRecorder(
-            guard,
-            lambda: db.session,
-            app_context=app.app_context,
-            buffer_seconds=settings.click_buffer_seconds,
+    init_state(
+        app,
+        SnipState(
+            settings=settings,
+            redis=guard,
+            cache=LinkCache(
+                guard,
+                ttl=settings.cache_ttl_seconds,
+                local_ttl=settings.local_cache_ttl_seconds,
+                negative_ttl=settings.negative_cache_ttl_seconds,
+            ),
+            clicks=ClickRecorder(
+                guard,
+                lambda: db.session,
+                app_context=app.app_context,
+                buffer_seconds=settings.click_buffer_seconds,
+            ),
         ),
     )
 

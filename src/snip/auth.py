@@ -1,43 +1,28 @@
-"""API keys: 'Authorization: Bearer <key>', stored only as a SHA-256 hash.
+"""Authentication: 'Authorization: Bearer <key>', checked against the stored SHA-256.
 
 Keys are 256-bit random tokens, so a plain SHA-256 (not a slow password hash)
-is enough: there is nothing to brute-force. The key is printed once at creation.
+is enough: there is nothing to brute-force. Keys are made, listed and revoked by
+``snip.services.keys``; the key is printed once at creation.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import secrets
-from datetime import UTC, datetime
 
-from flask import current_app, g, request
+from flask import g, request
 from sqlalchemy import select
 
 from snip.errors import Problem
 from snip.extensions import db
 from snip.models import ApiKey
+from snip.state import state
 
 SCOPES = ("read", "write")
-KEY_PREFIX = "snip_"
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def new_key(name: str, scopes: list[str]) -> tuple[ApiKey, str]:
-    """Create (unsaved) an ApiKey row and return it with the plain key."""
-    unknown = set(scopes) - set(SCOPES)
-    if unknown or not scopes:
-        raise ValueError(
-            f"scopes must be among {', '.join(SCOPES)} (got {', '.join(sorted(unknown)) or 'none'})"
-        )
-    plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(
-        name=name, prefix=plain[:12], key_hash=hash_key(plain), scopes=" ".join(sorted(set(scopes)))
-    )
-    return row, plain
 
 
 def _key_from_request() -> ApiKey | None:
@@ -91,8 +76,4 @@ def require(scope: str, *, anonymous_allowed=lambda: False):
 
 
 def anonymous_create_allowed() -> bool:
-    return current_app.extensions["snip"].settings.allow_anonymous_create
-
-
-def revoke(key: ApiKey) -> None:
-    key.revoked_at = datetime.now(UTC)
+    return state().settings.allow_anonymous_create

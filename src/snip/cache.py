@@ -24,7 +24,7 @@ from snip.redis_client import RedisGuard
 
 # Versioned: a release that changes CachedLink uses a new prefix, so old and new pods
 # sharing Redis during a rolling update never read each other's entries.
-KEY_PREFIX: Final = "snip:link:v1:"
+LINK_CACHE_KEY_PREFIX: Final = "snip:link:v1:"
 LOCAL_MAX_ENTRIES: Final = 50_000  # about 15 MB per worker at most
 
 
@@ -77,7 +77,7 @@ class LinkCache:
         if client is None:
             return MISSING
         try:
-            raw = client.get(KEY_PREFIX + slug)
+            raw = client.get(LINK_CACHE_KEY_PREFIX + slug)
         except redis.RedisError as exc:
             self.guard.failed(exc)
             return MISSING
@@ -107,7 +107,7 @@ class LinkCache:
         ttl = self.ttl if value is not None else self.negative_ttl
         payload = json.dumps(asdict(value) if value else None)
         try:
-            client.set(KEY_PREFIX + slug, payload, ex=ttl, nx=not overwrite)
+            client.set(LINK_CACHE_KEY_PREFIX + slug, payload, ex=ttl, nx=not overwrite)
         except redis.RedisError as exc:
             self.guard.failed(exc)
 
@@ -117,7 +117,7 @@ class LinkCache:
         if client is None:
             return
         try:
-            client.delete(KEY_PREFIX + slug)
+            client.delete(LINK_CACHE_KEY_PREFIX + slug)
         except redis.RedisError as exc:
             self.guard.failed(exc)
 

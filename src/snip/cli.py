@@ -11,15 +11,15 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
-from sqlalchemy import delete, select, update
 
+from snip.auth import SCOPES
 from snip.config import ConfigError
 from snip.extensions import db
-from snip.models import ApiKey, ClickStat, Link, link_tags
-
-PURGE_CHUNK = 1000  # links per transaction: bounded locks on a big purge
+from snip.services import keys, links
+from snip.services.errors import ServiceError
+from snip.state import state
 
 
 @click.group("keys", help="Create, list and revoke API keys.")
@@ -33,19 +33,15 @@ def keys_group() -> None:
     "--scope",
     "scopes",
     multiple=True,
-    type=click.Choice(["read", "write"]),
-    default=("read", "write"),
+    type=click.Choice(SCOPES),
+    default=SCOPES,
     show_default=True,
     help="Repeat for several scopes.",
 )
 @with_appcontext
 def create_key(name: str, scopes: tuple[str, ...]) -> None:
     """Create a key and print it ONCE; only its SHA-256 is stored."""
-    from snip.auth import new_key
-
-    row, plain = new_key(name, list(scopes))
-    db.session.add(row)
-    db.session.commit()
+    row, plain = keys.create_key(name=name, scopes=scopes)
     click.echo(f"created key {row.id} ({row.name}, scopes: {row.scopes})", err=True)
     click.echo("store it now; it cannot be shown again:", err=True)
     click.echo(plain)
@@ -55,9 +51,9 @@ def create_key(name: str, scopes: tuple[str, ...]) -> None:
 @with_appcontext
 def list_keys() -> None:
     """List keys (id, prefix, name, scopes, state); never the keys themselves."""
-    for key in db.session.scalars(select(ApiKey).order_by(ApiKey.id)):
-        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-        click.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{key.scopes}\t{state}")
+    for key in keys.list_keys():
+        status = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        click.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{key.scopes}\t{status}")
 
 
 @keys_group.command("revoke")
@@ -65,13 +61,10 @@ def list_keys() -> None:
 @with_appcontext
 def revoke_key(key_id: int) -> None:
     """Revoke a key by its id (see `snip keys list`); it stops working at once."""
-    from snip.auth import revoke
-
-    key = db.session.get(ApiKey, key_id)
-    if key is None:
-        raise click.ClickException(f"no API key with id {key_id}")
-    revoke(key)
-    db.session.commit()
+    try:
+        key = keys.revoke_key(key_id)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(f"revoked key {key_id} ({key.name})")
 
 
@@ -94,13 +87,13 @@ def flush_clicks(loop: bool, interval: float) -> None:
     """Flush once (for a CronJob) or in a loop (for a Deployment)."""
     from snip.clicks import ClickFlusher
 
-    guard = current_app.extensions["snip"].redis
-    if not guard.enabled:
+    client = state().redis.client
+    if client is None:
         click.echo(
             "REDIS_URL is not set: clicks are written to the database directly; nothing to flush."
         )
         return
-    flusher = ClickFlusher(guard.client, lambda: db.session)
+    flusher = ClickFlusher(client, lambda: db.session)
     stopping = False
 
     def stop(*_):  # finish the batch in hand, then exit
@@ -143,26 +136,9 @@ def purge_expired(older_than_days: int, dry_run: bool) -> None:
     The row stays as a tombstone, so the slug is never handed to someone else
     (it answers 410 Gone, like a deleted link).
     """
-    cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
-    expired = (Link.expires_at < cutoff) & Link.deleted_at.is_(None)
-    found = db.session.execute(select(Link.id, Link.slug).where(expired)).all()
-    if dry_run:
-        click.echo(f"would purge {len(found)} links expired before {cutoff:%Y-%m-%d}")
-        return
-    for start in range(0, len(found), PURGE_CHUNK):
-        ids = [row.id for row in found[start : start + PURGE_CHUNK]]
-        db.session.execute(delete(ClickStat).where(ClickStat.link_id.in_(ids)))
-        db.session.execute(delete(link_tags).where(link_tags.c.link_id.in_(ids)))
-        db.session.execute(
-            update(Link)
-            .where(Link.id.in_(ids))
-            .values(url="", url_hash="", deleted_at=datetime.now(UTC))
-        )
-        db.session.commit()
-    cache = current_app.extensions["snip"].cache
-    for row in found:  # the next lookup reads the tombstone: 410
-        cache.invalidate(row.slug)
-    click.echo(f"purged {len(found)} links expired before {cutoff:%Y-%m-%d}")
+    result = links.purge_expired(older_than=timedelta(days=older_than_days), dry_run=dry_run)
+    verb = "would purge" if dry_run else "purged"
+    click.echo(f"{verb} {result.count} links expired before {result.cutoff:%Y-%m-%d}")
 
 
 def register_cli(app: Flask) -> None:

@@ -13,8 +13,29 @@ from flask import Flask, g, jsonify, request
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from snip.services import errors as services
+from snip.services.errors import ServiceError
+
 PROBLEM_TYPE_BASE = "https://github.com/snip-project/snip/blob/main/docs/api.md#"
 log = logging.getLogger("snip.errors")
+
+
+SERVICE_STATUS: dict[type[ServiceError], int] = {
+    services.Invalid: 422,
+    services.NotFound: 404,
+    services.Gone: 410,
+    services.Conflict: 409,
+    services.Forbidden: 403,
+    services.Unavailable: 503,
+}
+
+
+def status_of(exc: ServiceError) -> int:
+    """The HTTP status of a service error."""
+    for cls, status in SERVICE_STATUS.items():
+        if isinstance(exc, cls):
+            return status
+    return 500
 
 
 class Problem(HTTPException):
@@ -34,6 +55,17 @@ class Problem(HTTPException):
         self.kind = kind
         self.errors = errors
         self.extra_headers = headers or {}
+
+    @classmethod
+    def from_service_error(cls, exc: ServiceError) -> Problem:
+        if isinstance(exc, services.Invalid):
+            return cls(
+                422,
+                "The request has invalid fields; see errors.",
+                kind=exc.kind,
+                errors=[{"field": exc.field, "message": exc.message}],
+            )
+        return cls(status_of(exc), exc.message, kind=exc.kind)
 
 
 def field_errors(messages: Any, prefix: str = "") -> list[dict[str, str]]:
@@ -89,6 +121,10 @@ def problem_response(exc: HTTPException):
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, problem_response)
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        return problem_response(Problem.from_service_error(exc))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -7,11 +7,12 @@ snip serves from PostgreSQL, slower, and says "degraded").
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from snip.extensions import db
+from snip.state import state
 
 bp = Blueprint("health", __name__)
 
@@ -35,7 +36,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    checks = {"database": database_status(), "redis": current_app.extensions["snip"].redis.ping()}
+    checks = {"database": database_status(), "redis": state().redis.ping()}
     if checks["database"] != "ok":
         status, code = "down", 503
     elif checks["redis"] not in {"ok", "disabled"}:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -22,6 +22,8 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from snip.state import state
 
 # Buckets in seconds: the redirect target is p99 < 100 ms, so resolve 1-100 ms finely.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -54,19 +56,19 @@ class LiveStateCollector:
         from snip.clicks import FLUSH_FAILURES, LAST_BATCH_SIZE, LAST_FLUSH, backlog
         from snip.health import database_status
 
-        state = self.app.extensions["snip"]
+        snip = state(self.app)
         up = GaugeMetricFamily(
             "snip_dependency_up", "1 if snip reaches the dependency", labels=["dependency"]
         )
         with self.app.app_context():
             up.add_metric(["database"], 1.0 if database_status() == "ok" else 0.0)
-        redis_status = state.redis.ping()
+        redis_status = snip.redis.ping()
         if redis_status != "disabled":
             up.add_metric(["redis"], 1.0 if redis_status == "ok" else 0.0)
         yield up
-        if redis_status != "ok":
+        client = snip.redis.client
+        if redis_status != "ok" or client is None:
             return
-        client = state.redis.client
         waiting, lag = backlog(client)
         last_flush, last_size, failures = client.mget(LAST_FLUSH, LAST_BATCH_SIZE, FLUSH_FAILURES)
         yield GaugeMetricFamily(
@@ -100,7 +102,7 @@ def register_metrics(app: Flask) -> None:
     app.register_blueprint(bp)
     live = CollectorRegistry(auto_describe=False)
     live.register(LiveStateCollector(app))
-    app.extensions["snip_live_registry"] = live
+    state(app).live_metrics = live
 
     @app.before_request
     def start_timer() -> None:
@@ -124,5 +126,6 @@ def scrape() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    body = generate_latest(registry) + generate_latest(current_app.extensions["snip_live_registry"])
+    live = state().live_metrics
+    body = generate_latest(registry) + (generate_latest(live) if live is not None else b"")
     return Response(body, mimetype=CONTENT_TYPE_LATEST)

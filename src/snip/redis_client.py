@@ -22,7 +22,6 @@ SOCKET_TIMEOUT_SECONDS = 0.25
 
 class RedisGuard:
     def __init__(self, url: str | None) -> None:
-        self.url = url
         self.client: redis.Redis | None = (
             redis.Redis.from_url(
                 url,
@@ -35,10 +34,6 @@ class RedisGuard:
         )
         self._skip_until = 0.0
         self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self.client is not None
 
     def available(self) -> redis.Redis | None:
         """The client, unless Redis is disabled or failed less than a second ago."""

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from snip.config import REDIRECT_STATUSES
+from snip.services.stats import FIRST_DAY, LAST_DAY
 
 TAG = validate.Regexp(
     r"^[a-z0-9][a-z0-9_-]{0,31}$", error="tags are 1-32 characters: a-z, 0-9, '-', '_'"
 )
 MAX_TAGS = 10
 REUSE_EXCLUDES = ("slug", "expires_at", "max_clicks", "redirect_status", "tags")
-# Stats cover days snip can have seen; bounds also keep date arithmetic in range.
-FIRST_DAY = date(2000, 1, 1)
-LAST_DAY = date(9998, 12, 31)
 
 
 class LinkCreate(Schema):

@@ -1,15 +1,22 @@
-"""The per-application objects the request handlers share (settings, Redis, cache, clicks)."""
+"""The per-application objects the request handlers share (settings, Redis, cache, clicks).
+
+``state()`` is the one way to reach them: inside a request or app context it finds
+the current app; code holding an app (a metrics collector, a thread) passes it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import Flask, current_app
+from prometheus_client import CollectorRegistry
 
 from snip.cache import LinkCache
 from snip.clicks import ClickRecorder
 from snip.config import Settings
 from snip.redis_client import RedisGuard
+
+EXTENSION_NAME = "snip"
 
 
 @dataclass
@@ -18,7 +25,13 @@ class SnipState:
     redis: RedisGuard
     cache: LinkCache
     clicks: ClickRecorder
+    # Values read from Redis and the database at scrape time (set by snip.metrics).
+    live_metrics: CollectorRegistry | None = None
 
 
-def state() -> SnipState:
-    return current_app.extensions["snip"]
+def init_state(app: Flask, snip_state: SnipState) -> None:
+    app.extensions[EXTENSION_NAME] = snip_state
+
+
+def state(app: Flask | None = None) -> SnipState:
+    return (app or current_app).extensions[EXTENSION_NAME]

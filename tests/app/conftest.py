@@ -95,7 +95,7 @@ def client(app: Flask) -> FlaskClient:
 
 
 def create_key(app: Flask, scopes: tuple[str, ...] = ("read", "write")) -> str:
-    from snip.auth import new_key
+    from snip.services.keys import new_key
 
     with app.app_context():
         row, plain = new_key("test", list(scopes))

@@ -39,7 +39,7 @@ def test_write_only_key_cannot_read(app, client):
 def test_revoked_key_stops_working(app, client, auth):
     assert shorten(client, auth).status_code == 201
     with app.app_context():
-        from snip.auth import revoke
+        from snip.services.keys import revoke
 
         revoke(db.session.scalars(select(ApiKey)).one())
         db.session.commit()

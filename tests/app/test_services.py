@@ -1,0 +1,51 @@
+"""The service layer on its own: no HTTP, the same rules and errors the API answers with."""
+
+from __future__ import annotations
+
+import pytest
+
+from snip.services import keys, links, stats
+from snip.services.actor import Actor
+from snip.services.errors import Conflict, Gone, Invalid, NotFound
+
+
+def test_links_lifecycle_without_http(app):
+    with app.app_context():
+        key, _plain = keys.create_key(name="svc", scopes=["write"])
+        actor = Actor.from_key(key)
+        link, created = links.create_link(
+            url=" https://example.com/x ", tags=["b", "a"], actor=actor
+        )
+        assert created and link.url == "https://example.com/x" and link.tag_names == ["a", "b"]
+        assert link.created_by_key_id == key.id
+        again, created = links.create_link(url="https://example.com/x", reuse=True)
+        assert (again.id, created) == (link.id, False)
+
+        with pytest.raises(Conflict):
+            links.create_link(url="https://example.org/", slug=link.slug)
+        with pytest.raises(Invalid) as bad:
+            links.update_link(link.slug, {"url": "javascript:alert(1)"})
+        assert bad.value.field == "url"
+
+        links.update_link(link.slug, {"tags": ["c"]})
+        assert links.get_link(link.slug).tag_names == ["c"]
+        links.delete_link(link.slug)
+        with pytest.raises(Gone):
+            links.get_link(link.slug)
+        with pytest.raises(NotFound):
+            links.get_link("never-made")
+
+
+def test_stats_range_rules(app):
+    with app.app_context():
+        link, _ = links.create_link(url="https://example.com/s")
+        result = stats.link_stats(link)
+        assert (result["to"] - result["from_"]).days == stats.DEFAULT_DAYS - 1
+        assert result["total"] == 0 and result["daily"] == []
+        with pytest.raises(Invalid):
+            stats.date_range(result["to"], result["from_"])
+
+
+def test_revoking_an_unknown_key_is_not_found(app):
+    with app.app_context(), pytest.raises(NotFound, match="no API key with id 42"):
+        keys.revoke_key(42)
