@@ -35,6 +35,10 @@ class RedisGuard:
         self._skip_until = 0.0
         self._lock = threading.Lock()
 
+    @property
+    def enabled(self) -> bool:
+        return self.client is not None
+
     def available(self) -> redis.Redis | None:
         """The client, unless Redis is disabled or failed less than a second ago."""
         if self.client is None or time.monotonic() < self._skip_until:
