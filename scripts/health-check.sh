@@ -15,8 +15,9 @@ Usage: scripts/health-check.sh [--url URL] [--cluster] [options]
 
 HTTP checks (--url):
   /healthz   must answer 200 (the process is alive)
-  /readyz    200 "ok" = healthy; 200 "degraded" (Redis down, still serving) = degraded;
-             503 "down" (database unreachable) or no answer = down
+  /readyz    200 "ok" = healthy; 200 "degraded" (Redis or the database unavailable, cached
+             redirects still served) = degraded; 503 "down" (schema not at the release's
+             revision, or the database never reached since start) or no answer = down
   /<slug>    with --canary: must answer a redirect (301/302/307/308)
   an answer taking --slow-ms or longer marks the service degraded
 

@@ -42,15 +42,15 @@ accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 
-# Workers share metrics through *.db files in this directory. Stale files of a
-# previous run would be added to this run's counters, so they go; nothing else in
-# a directory the operator chose is touched.
+# Workers share metrics through *.db files in this directory (and readiness its
+# "schema seen" mark). Stale files of a previous run would be added to this run's
+# counters, so they go; nothing else in a directory the operator chose is touched.
 _metrics_dir = Path(
     os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="snip-metrics-")
 )
 _metrics_dir.mkdir(parents=True, exist_ok=True)
-for _stale in _metrics_dir.glob("*.db"):
-    _stale.unlink()
+for _stale in [*_metrics_dir.glob("*.db"), _metrics_dir / "snip-schema-seen"]:
+    _stale.unlink(missing_ok=True)  # the second one: src/snip/health.py
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 
