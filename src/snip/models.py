@@ -123,3 +123,17 @@ class FlushedBatch(db.Model):
     flushed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+class CacheEpoch(db.Model):
+    """One row: the generation of the Redis link cache (see snip.cache).
+
+    A link change that cannot reach Redis bumps it in the same transaction; every
+    worker re-reads it each second and ignores cache entries of older generations,
+    so a Redis that comes back with stale entries cannot undo a takedown.
+    """
+
+    __tablename__ = "cache_epoch"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

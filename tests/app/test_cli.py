@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import redis
 
-from snip.cache import LINK_CACHE_KEY_PREFIX
+from snip.cache import redis_key
 from tests.support import servers
 
 
@@ -61,10 +61,9 @@ def test_purge_expired_forgets_only_long_expired_links_and_keeps_their_slugs(pg_
                 " created_at, updated_at, expires_at)"
                 f" VALUES ('{slug}', 'https://a.example/', 'h', 302, 0, now(), now(), {expired})"
             )
+        epoch = conn.execute("SELECT epoch FROM cache_epoch").fetchone()[0]
     cache = redis.Redis.from_url(pg_env["REDIS_URL"])
-    cache.set(
-        LINK_CACHE_KEY_PREFIX + "old", "{}"
-    )  # what a redirect of the expired link left behind
+    cache.set(redis_key(epoch, "old"), "{}")  # what a redirect of the expired link left behind
     assert (
         "would purge 1"
         in snip(env, "links", "purge-expired", "--older-than-days", "30", "--dry-run").stdout
@@ -77,4 +76,4 @@ def test_purge_expired_forgets_only_long_expired_links_and_keeps_their_slugs(pg_
         live = {r[0] for r in conn.execute("SELECT slug FROM links WHERE deleted_at IS NULL")}
     assert rows == {"old": ""}  # a tombstone: the target is forgotten, the slug stays taken
     assert live == {"recent", "forever"}
-    assert cache.exists(LINK_CACHE_KEY_PREFIX + "old") == 0
+    assert cache.exists(redis_key(epoch, "old")) == 0

@@ -178,7 +178,9 @@ def test_a_slow_reader_cannot_put_an_old_link_back_over_a_change(redis_url):
     from snip.redis_client import RedisGuard
 
     def cache() -> LinkCache:  # one per worker; local TTL 0 so only Redis answers
-        return LinkCache(RedisGuard(redis_url), ttl=300, local_ttl=0, negative_ttl=30)
+        return LinkCache(
+            RedisGuard(redis_url), ttl=300, local_ttl=0, negative_ttl=30, epoch_reader=lambda: 0
+        )
 
     old = CachedLink(id=1, url="https://old.example/", status=302, expires_at=None,
                      max_clicks=None, deleted=False)  # fmt: skip

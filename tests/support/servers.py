@@ -77,6 +77,9 @@ class RedisServer:
     directory: Path
     port: int = field(default_factory=free_port)
     maxmemory_policy: str = "volatile-lru"
+    # True: keep data in an append-only file, as the cluster's Redis does, so a
+    # stop and start keeps what was cached (a restarted pod with its volume).
+    persistent: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,7 +101,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
                 "--maxmemory-policy",
                 self.maxmemory_policy,
             ],
