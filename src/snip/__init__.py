@@ -116,9 +116,11 @@ def register_blueprints(app: Flask) -> None:
     from snip import health, metrics, redirect, web
     from snip.api.links import blp as links_api
     from snip.extensions import api
+    from snip.headers import register_security_headers
     from snip.logs import register_request_id
 
     register_request_id(app)
+    register_security_headers(app)
     metrics.register_metrics(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
