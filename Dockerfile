@@ -11,15 +11,20 @@
 # Pinned to a patch release: a rebuild must not silently change Python.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
-# --- builder: turn the project and its pinned dependencies into wheels ---------
+# --- builder: turn the project and its locked dependencies into wheels -------
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
+# The locks pin every package with its hashes (`make lock`): pip fetches exactly
+# those files or fails, so a rebuild never resolves anything afresh.
+COPY requirements/runtime.lock requirements/build.lock ./requirements/
+RUN pip wheel --require-hashes --no-deps --wheel-dir /wheels -r requirements/runtime.lock \
+ && pip install --require-hashes --no-deps -r requirements/build.lock
 # README.md is the package's long description (pyproject `readme`).
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip wheel --wheel-dir /wheels .
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels/snip .
 
 # --- base: what every final image shares (no compiler, no build files) --------
 FROM ${PYTHON_IMAGE} AS base
@@ -37,7 +42,10 @@ RUN groupadd --system --gid 10001 snip \
 # Install from the builder's wheels only (--no-index): the final stage never
 # reaches PyPI and never compiles anything.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels /wheels/snip-*.whl
+    --mount=type=bind,from=builder,source=/build/requirements,target=/requirements \
+    pip install --no-index --find-links=/wheels --require-hashes --no-deps \
+      -r /requirements/runtime.lock \
+ && pip install --no-index --no-deps /wheels/snip/snip-*.whl
 # The process writes only to /tmp (gunicorn heartbeats, Prometheus multiprocess
 # files); Kubernetes mounts an emptyDir there and keeps the root read-only.
 WORKDIR /tmp

@@ -9,6 +9,8 @@ monitoring-check: venv tools ## Check the monitoring stack: rules, configs, mani
 	$(BIN)/pytest tests/monitoring $(PYTEST_ARGS)
 
 monitoring-rules-test: ## Run promtool's rule checks and alert unit tests only (seconds)
+	@command -v promtool >/dev/null || { echo "promtool not found: it comes with Debian's prometheus package;" \
+	  "install it with: sudo apt-get install prometheus (or run 'make system-packages' as root)" >&2; exit 69; }
 	promtool check rules k8s/monitoring/rules/*.yaml
 	promtool test rules k8s/monitoring/rules/tests/*.yaml
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Developer bootstrap: Python check, .venv, snip installed editable with its dev tools,
-# and a .env from .env.example. Safe to run again at any time (idempotent): it only
+# Developer bootstrap: Python check, .venv with the locked dependencies and snip installed
+# editable, and a .env from .env.example. Safe to run again at any time (idempotent): it only
 # creates what is missing and never overwrites an existing .env.
 set -euo pipefail
 
@@ -15,7 +15,9 @@ Usage: scripts/setup.sh [options]
 Prepare a development checkout:
   1. check that Python is 3.11 or newer;
   2. create the virtual environment (.venv) if it is missing;
-  3. install snip in editable mode with its development tools (pip install -e '.[dev]');
+  3. install the locked dependencies, each checked by hash (requirements/build.lock and
+     requirements/dev.lock: snip's own and its development tools), then snip itself in
+     editable mode;
   4. copy .env.example to .env if there is no .env yet (an existing .env is kept).
 Then: `make run` serves snip on http://127.0.0.1:8000 and `make test` runs the tests.
 
@@ -65,9 +67,13 @@ else
 fi
 
 # pip decides quickly when everything is already installed, so re-running is cheap.
-info "installing snip (editable) with its development tools"
-run "${VENV_DIR}/bin/python" -m pip install --quiet --upgrade pip
-run "${VENV_DIR}/bin/python" -m pip install --quiet -e "${ROOT}[dev]"
+# Same steps as the Makefile's venv target: the lock has every dependency, so snip
+# itself goes in without resolving anything (--no-deps) and with the locked setuptools.
+info "installing the locked dependencies and snip (editable)"
+run "${VENV_DIR}/bin/python" -m pip install --quiet --quiet --disable-pip-version-check \
+  --require-hashes --no-deps -r "${ROOT}/requirements/build.lock" -r "${ROOT}/requirements/dev.lock"
+run "${VENV_DIR}/bin/python" -m pip install --quiet --disable-pip-version-check \
+  --no-deps --no-build-isolation -e "${ROOT}"
 
 if [[ -e "${ROOT}/.env" ]]; then
   info ".env exists; left as it is (compare with .env.example for new variables)"

@@ -1,8 +1,9 @@
 """scripts/setup.sh on a miniature project in a temporary folder.
 
 Runs the real script (copied with scripts/lib) on a tiny package, so the repository's
-own .venv and .env are never touched. Proves: it builds .venv and installs the package
-editable with its [dev] extra; .env is created from .env.example once and never
+own .venv and .env are never touched. Proves: it builds .venv, installs the locked
+dependencies (a one-package dev.lock cut from the real one, checked by hash) and the
+package editable; .env is created from .env.example once and never
 overwritten; a second run succeeds and changes nothing; old Pythons are refused;
 --dry-run creates nothing.
 """
@@ -21,7 +22,7 @@ from tests.support.servers import REPO_ROOT
 
 PYPROJECT = """
 [build-system]
-requires = ["setuptools>=68"]
+requires = ["setuptools"]
 build-backend = "setuptools.build_meta"
 
 [project]
@@ -44,7 +45,18 @@ def project(tmp_path: Path) -> Path:
     (root / "src" / "setupdemo" / "__init__.py").write_text("ANSWER = 42\n")
     (root / "pyproject.toml").write_text(PYPROJECT)
     (root / ".env.example").write_text("SNIP_ENV=development\n")
+    (root / "requirements").mkdir()
+    shutil.copy(REPO_ROOT / "requirements" / "build.lock", root / "requirements")
+    (root / "requirements" / "dev.lock").write_text(locked_entry("iniconfig"))
     return root
+
+
+def locked_entry(name: str) -> str:
+    """The lines of one package (its pin and hashes) from the real requirements/dev.lock."""
+    lines = (REPO_ROOT / "requirements" / "dev.lock").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{name}=="))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("    --hash"))
+    return "\n".join(lines[start:end]) + "\n"
 
 
 def setup(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -64,7 +76,11 @@ def test_setup_builds_everything_and_is_idempotent(project: Path):
     assert first.returncode == 0, first.stderr
     python = project / ".venv" / "bin" / "python"
     imported = subprocess.run(
-        [str(python), "-c", "import setupdemo; print(setupdemo.__file__, setupdemo.ANSWER)"],
+        [
+            str(python),
+            "-c",
+            "import iniconfig, setupdemo; print(setupdemo.__file__, setupdemo.ANSWER)",
+        ],
         capture_output=True,
         text=True,
         check=True,
