@@ -29,6 +29,9 @@ Options:
       --dry-run     say what would be installed; change nothing
   -h, --help        show this help
 
+Environment:
+  none of its own; apt-get runs noninteractive (it never asks a question)
+
 Exit codes:
   0   every package is installed (or was just installed)
   1   apt-get failed
