@@ -19,7 +19,11 @@ TOOLS := .tools
 LOCKS := requirements/runtime.lock requirements/dev.lock requirements/build.lock requirements/tools.lock
 # pip installs only what a lock names, by hash; the global pip config of a machine
 # (extra indexes, find-links) can offer files but never other versions.
-PIP_LOCKED := --quiet --quiet --disable-pip-version-check --require-hashes --no-deps
+# The environments are made without their own pip (`venv --without-pip` takes 0.2 s
+# instead of 5 s) and filled by the interpreter's pip (`pip --python`, pip >= 22.3);
+# --no-compile leaves byte-compiling to the first import. Both keep `make run` short.
+PIP_INTO = $(PYTHON) -m pip --python $(1) install --quiet --quiet --disable-pip-version-check --no-compile
+PIP_LOCKED := --require-hashes --no-deps
 checksum = $(shell cat $(1) | cksum | cut -d' ' -f1)
 RUN_STAMP := $(VENV)/.run-$(call checksum,requirements/build.lock requirements/runtime.lock pyproject.toml)
 DEV_STAMP := $(VENV)/.dev-$(call checksum,requirements/build.lock requirements/dev.lock pyproject.toml)
@@ -36,9 +40,11 @@ help: ## List the targets
 define install_locked
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "snip needs Python 3.11 or newer (found: $$($(PYTHON) --version 2>&1))" >&2; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP_LOCKED) -r requirements/build.lock -r $(1)
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@$(PYTHON) -m pip --python $(PYTHON) --version >/dev/null 2>&1 || \
+	  { echo "snip installs with $(PYTHON)'s pip, which must be 22.3 or newer: $(PYTHON) -m pip install --upgrade pip" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	$(call PIP_INTO,$(BIN)/python) $(PIP_LOCKED) -r requirements/build.lock -r $(1)
+	$(call PIP_INTO,$(BIN)/python) --no-deps --no-build-isolation -e .
 endef
 
 # The dev environment is a superset of the runtime one, so it satisfies both stamps.
@@ -51,8 +57,8 @@ $(RUN_STAMP): requirements/build.lock requirements/runtime.lock pyproject.toml
 	@rm -f $(VENV)/.run-* && touch $@
 
 $(TOOLS_STAMP): requirements/tools.lock
-	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install $(PIP_LOCKED) -r requirements/tools.lock
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv --without-pip $(TOOLS)
+	$(call PIP_INTO,$(TOOLS)/bin/python) $(PIP_LOCKED) -r requirements/tools.lock
 	@rm -f $(TOOLS)/.installed-* && touch $@
 
 .PHONY: venv venv-run tools
