@@ -40,7 +40,7 @@ help: ## List the targets
 define install_locked
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "snip needs Python 3.11 or newer (found: $$($(PYTHON) --version 2>&1))" >&2; exit 1; }
-	@$(PYTHON) -m pip --python $(PYTHON) --version >/dev/null 2>&1 || \
+	@$(PYTHON) -c 'import pip, sys; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (22, 3))' 2>/dev/null || \
 	  { echo "snip installs with $(PYTHON)'s pip, which must be 22.3 or newer: $(PYTHON) -m pip install --upgrade pip" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
 	$(call PIP_INTO,$(BIN)/python) $(PIP_LOCKED) -r requirements/build.lock -r $(1)
