@@ -64,7 +64,11 @@ def tools_txt() -> list[str]:
                 + PYPROJECT["project"]["optional-dependencies"]["dev"]
             ),
         ),
-        ("build", lambda: PYPROJECT["build-system"]["requires"]),
+        (
+            "build",
+            lambda: PYPROJECT["build-system"]["requires"]
+            + [r for r in PYPROJECT["project"]["optional-dependencies"]["dev"] if "uv==" in r],
+        ),
         ("tools", tools_txt),
     ],
 )
