@@ -1,4 +1,8 @@
-"""Find the command-line tools the offline checks run, or say how to get them."""
+"""Find the command-line tools the offline checks run, or say how to get them.
+
+`make test` installs the Debian packages first (requirements/debian.txt), so a hint
+below shows only when a test runs outside make (plain pytest on a new machine).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from tests.support.servers import REPO_ROOT
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"
 
 HINTS = {
-    "kubectl": "install kubectl (it carries kustomize): https://kubernetes.io/docs/tasks/tools/",
+    "kubectl": "install kubectl (it carries kustomize): "
+    "https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/",
     "promtool": "apt-get install prometheus",
     "prometheus": "apt-get install prometheus",
     "alertmanager": "apt-get install prometheus-alertmanager",
@@ -22,7 +27,6 @@ HINTS = {
     "prometheus-pushgateway": "apt-get install prometheus-pushgateway",
     "prometheus-postgres-exporter": "apt-get install prometheus-postgres-exporter",
     "prometheus-redis-exporter": "apt-get install prometheus-redis-exporter",
-    "bats": "apt-get install bats",
     "pg_dump": "apt-get install postgresql-client",
     "pg_restore": "apt-get install postgresql-client",
     "docker-compose": "apt-get install docker-compose (used for `config` only)",
