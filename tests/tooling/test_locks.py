@@ -66,8 +66,10 @@ def tools_txt() -> list[str]:
         ),
         (
             "build",
-            lambda: PYPROJECT["build-system"]["requires"]
-            + [r for r in PYPROJECT["project"]["optional-dependencies"]["dev"] if "uv==" in r],
+            lambda: (
+                PYPROJECT["build-system"]["requires"]
+                + [r for r in PYPROJECT["project"]["optional-dependencies"]["dev"] if "uv==" in r]
+            ),
         ),
         ("tools", tools_txt),
     ],
