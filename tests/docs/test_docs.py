@@ -72,10 +72,14 @@ def named_paths(text: str) -> set[str]:
     return {p.rstrip(".,:;)") for p in paths if not re.search(r"[<>*]|\.\.\.|…", p)}
 
 
+def missing_paths(text: str) -> list[str]:
+    # os.path.exists follows links: a dangling compatibility link counts as missing.
+    return sorted(p for p in named_paths(text) if not (REPO_ROOT / p).exists())
+
+
 @pytest.mark.parametrize("doc", DOCS)
 def test_every_named_path_exists(doc):
-    missing = sorted(p for p in named_paths(doc_text(doc)) if not (REPO_ROOT / p).exists())
-    # os.path.exists follows links: a dangling compatibility link counts as missing.
+    missing = missing_paths(doc_text(doc))
     assert missing == [], f"{doc} names paths that do not exist: {missing}"
 
 
@@ -84,9 +88,8 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", text))
 
 
-@pytest.mark.parametrize("doc", DOCS)
-def test_every_markdown_link_resolves(doc):
-    text = doc_text(doc)
+def broken_links(text: str, folder: Path) -> list[str]:
+    """Relative links of a Markdown text (in folder) that point at no file or heading."""
     anchors = {github_anchor(h) for h in re.findall(r"^#{1,6}\s+(.+)$", text, flags=re.M)}
     broken = []
     for target in re.findall(r"\]\(([^)\s]+)\)", text):
@@ -94,10 +97,16 @@ def test_every_markdown_link_resolves(doc):
             continue
         path, _, anchor = target.partition("#")
         if path:
-            if not (REPO_ROOT / Path(doc).parent / path).exists():
+            if not (folder / path).exists():
                 broken.append(target)
         elif anchor not in anchors:
             broken.append(target)
+    return broken
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_markdown_link_resolves(doc):
+    broken = broken_links(doc_text(doc), REPO_ROOT / Path(doc).parent)
     assert broken == [], f"{doc}: links to nothing: {broken}"
 
 
@@ -109,12 +118,16 @@ def make_targets() -> set[str]:
     return set(re.findall(r"^([A-Za-z0-9][A-Za-z0-9_.-]*):(?!=)", database, flags=re.M))
 
 
+def unknown_make_targets(text: str) -> set[str]:
+    """`make <target>` commands in a Markdown text's code whose target does not exist."""
+    shown = set(re.findall(r"(?<![\w-])make\s+([a-z][a-z0-9_-]*)(?![\w=-])", code_of(text)))
+    return shown - make_targets()
+
+
 @pytest.mark.parametrize("doc", DOCS)
 def test_every_make_target_shown_exists(doc):
-    shown = set(
-        re.findall(r"(?<![\w-])make\s+([a-z][a-z0-9_-]*)(?![\w=-])", code_of(doc_text(doc)))
-    )
-    assert shown - make_targets() == set(), f"{doc} shows make targets that do not exist"
+    unknown = unknown_make_targets(doc_text(doc))
+    assert unknown == set(), f"{doc} shows make targets that do not exist: {unknown}"
 
 
 def test_ops_make_targets_exist_and_are_described():
@@ -314,11 +327,17 @@ def test_runbook_states_slo_rpo_and_a_measured_rto():
 
 
 def test_the_checks_would_catch_a_wrong_document():
-    """Guards against a docs test that silently checks nothing."""
-    text = "Run `kubectl apply -f k8s/nope.yaml` then `make no-such-target`.\n```sh\nmake test\n```"
-    assert "k8s/nope.yaml" in named_paths(text)
-    assert not (REPO_ROOT / "k8s/nope.yaml").exists()
-    shown = set(re.findall(r"(?<![\w-])make\s+([a-z][a-z0-9_-]*)(?![\w=-])", code_of(text)))
-    assert shown - make_targets() == {"no-such-target"}
-    assert github_anchor("Restore and disaster recovery") == "restore-and-disaster-recovery"
+    """The same functions the tests above run, on a document with one mistake of each kind
+    next to correct lines: each mistake is found, nothing correct is reported."""
+    text = (
+        "# Restore and disaster recovery\n"
+        "Run `kubectl apply -f k8s/nope.yaml` then `make no-such-target`, not `make test`.\n"
+        "```sh\nmake lint\n```\n"
+        "See [the Runbook](Runbook.md), [gone](docs/gone.md),"
+        " [here](#restore-and-disaster-recovery) and [nowhere](#no-such-heading);"
+        " Makefile and k8s/kustomization.yaml exist.\n"
+    )
+    assert missing_paths(text) == ["docs/gone.md", "k8s/nope.yaml"]
+    assert unknown_make_targets(text) == {"no-such-target"}
+    assert broken_links(text, REPO_ROOT) == ["docs/gone.md", "#no-such-heading"]
     assert github_anchor("`SnipApiDown`") == "snipapidown"

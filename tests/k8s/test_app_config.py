@@ -8,7 +8,7 @@ configuration check, the one that stops a pod at start-up with a named variable.
 
 from __future__ import annotations
 
-import os
+import copy
 
 import pytest
 
@@ -66,12 +66,11 @@ def test_the_root_build_runs_snip_in_every_expected_role(root):
     assert {"snip-api", "snip-migrate", "snip-flusher", "snip-purge-expired"} <= names
 
 
-@pytest.mark.parametrize("variant", ["k8s", "k8s/overlays/local", "k8s/overlays/production"])
-def test_every_snip_container_gets_a_configuration_snip_accepts(renderings, variant):
-    rendering = renderings[variant]
+def configuration_problems(objects: list[dict]) -> list[str]:
+    """What snip's start-up check says about each snip container's environment."""
     problems = []
-    for name, container in snip_containers(rendering.objects):
-        env = container_env(rendering.objects, container)
+    for name, container in snip_containers(objects):
+        env = container_env(objects, container)
         try:
             load_settings(env)
             # what gunicorn_conf.py checks on top, for the web server
@@ -79,15 +78,23 @@ def test_every_snip_container_gets_a_configuration_snip_accepts(renderings, vari
             number(env, "WEB_CONCURRENCY", 2, 1, 64)
         except ConfigError as exc:
             problems.append(f"{name}: {exc}")
+    return problems
+
+
+@pytest.mark.parametrize("variant", ["k8s", "k8s/overlays/local", "k8s/overlays/production"])
+def test_every_snip_container_gets_a_configuration_snip_accepts(renderings, variant):
+    problems = configuration_problems(renderings[variant].objects)
     assert problems == [], "\n".join(problems)
 
 
-def test_this_check_catches_a_container_without_redis():
-    env = {
-        "SNIP_ENV": "production",
-        "SNIP_BASE_URL": "https://s.example",
-        "DATABASE_URL": FILLED_SECRET["DATABASE_URL"],
-    }
-    with pytest.raises(ConfigError, match="REDIS_URL"):
-        load_settings(env)
-    assert "PYTEST_CURRENT_TEST" in os.environ  # runs inside pytest, not at import
+def test_this_check_catches_a_container_without_redis(renderings):
+    """The production rendering with REDIS_URL taken out of the API container's env:
+    the same check must name that container and the variable."""
+    objects = copy.deepcopy(renderings["k8s/overlays/production"].objects)
+    api = next(c for name, c in snip_containers(objects) if name.startswith("Deployment/snip-api/"))
+    before = len(api["env"])
+    api["env"] = [item for item in api["env"] if item["name"] != "REDIS_URL"]
+    assert len(api["env"]) == before - 1, "the API container no longer sets REDIS_URL in env"
+    problems = configuration_problems(objects)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("Deployment/snip-api/") and "REDIS_URL" in problems[0]
