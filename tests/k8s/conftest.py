@@ -25,7 +25,7 @@ K8S = REPO_ROOT / "k8s"
 OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
 COMPONENTS = sorted(p.parent for p in (K8S / "components").glob("*/kustomization.yaml"))
 
-# The plan's folders (reorganization-plan.md, section 2), in the root's order.
+# The concern folders of k8s/ (docs/kubernetes.md), in the root kustomization's order.
 PLANNED_FOLDERS = [
     "core",
     "storage",

@@ -1,11 +1,11 @@
 """The compatibility links at the root of k8s/ resolve, and the Runbook's apply order works.
 
-The plan (reorganization-plan.md, 4.1) keeps old `kubectl apply -f k8s/<file>`
-commands working through symlinks. Its own `ln -s k8s/core/... k8s/...` lines
-would dangle (a relative target is resolved from the link's folder); these tests
-prove ours resolve into the planned folders, and that applying the linked files
-one by one, in the Runbook's order, never refers to an object that a later file
-defines (which would fail, or leave pods pending, on a fresh cluster).
+Symlinks at the root of k8s/ keep the Runbook's `kubectl apply -f k8s/<file>`
+commands working (docs/kubernetes.md lists them). A link made with
+`ln -s k8s/core/... k8s/...` would dangle (a relative target is resolved from the
+link's folder); these tests prove ours resolve into the concern folders, and that
+applying the linked files one by one, in the Runbook's order, never refers to an
+object that a later file defines (which would fail, or leave pods pending, on a fresh cluster).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from tests.k8s.conftest import K8S, containers, ident, load_yaml_files, pod_template
 from tests.support.servers import REPO_ROOT
 
-# link name -> the file it must resolve to (reorganization-plan.md, 4.1)
+# link name -> the file it must resolve to (docs/kubernetes.md, "The tree")
 LINKS = {
     "namespace.yaml": "core/namespace.yaml",
     "persistent-volumes.yaml": "storage/persistent-volumes.yaml",

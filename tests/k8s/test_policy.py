@@ -1,4 +1,4 @@
-"""Our own rules for every rendered manifest (design.md, "Conventions").
+"""Our own rules for every rendered manifest (CONTRIBUTING.md, "Conventions": Kubernetes).
 
 checkov covers many of these too; these tests state the rules the project
 promises in its own words, on every rendering (root, overlays, combinations),
