@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Release a snip image to Kubernetes: render, validate, migrate, roll out, check.
+# Release a snip image to Kubernetes: render, validate, database first, roll out, check.
 #
-# Order matters and is the point of this script:
+# Order matters and is the point of this script. In this order (docs/kubernetes.md,
+# "First install", lists the same steps; a test keeps them equal):
 #   1. render the kustomize tree with the new image tag and refuse placeholder secrets;
+#      cluster-scoped objects (Namespace, ClusterRoles) are left to a cluster admin;
 #   2. validate the rendered manifests against the cluster (server-side dry run);
-#   3. run the migration Job with the new image and WAIT for it: if it fails, stop here,
-#      the Deployment is never touched (the old pods keep serving the old code);
-#   4. apply everything, record the change cause, wait for the rollout;
-#   5. health-check; with --auto-rollback a failed rollout or check is undone.
+#   3. apply everything that does not run the snip image (configuration, policies,
+#      PostgreSQL, Redis, monitoring) and WAIT for PostgreSQL to be ready: if it never
+#      is, stop here, no snip workload was touched;
+#   4. apply the snip workloads and wait for each rollout. Each new pod's `migrate`
+#      init container brings the schema to this release first (advisory lock, one pod
+#      at a time) and /readyz keeps the pod out of the Service until the schema
+#      matches, so a failed migration stalls the rollout while the old pods serve;
+#   5. health-check; with --auto-rollback a failed rollout or check is undone for every
+#      snip workload (scripts/lib/kube.sh, kube_undo_release).
 # Migrations are expand/contract: the previous release still runs on the new schema,
 # which is what makes step 5's rollback safe (see Runbook.md, "Rollback").
 set -euo pipefail
@@ -18,25 +25,24 @@ source "${SCRIPT_DIR}/../lib/common.sh"
 # shellcheck source=scripts/lib/kube.sh
 source "${SCRIPT_DIR}/../lib/kube.sh"
 
-readonly EX_RENDER=3 EX_PLACEHOLDER=4 EX_MIGRATION=5 EX_ROLLOUT=6 EX_HEALTH=7
+readonly EX_RENDER=3 EX_PLACEHOLDER=4 EX_DATABASE=5 EX_ROLLOUT=6 EX_HEALTH=7
 
 usage() {
   cat <<'EOF'
 Usage: scripts/deployment/deploy.sh --tag TAG [options]
 
-Deploy image ghcr.io/snip-project/snip:TAG: migration Job first (waited for), then
-`kubectl apply` of the rendered kustomize tree, `rollout status`, health check.
+Deploy image ghcr.io/snip-project/snip:TAG: apply everything but the snip workloads,
+wait for PostgreSQL, apply the snip workloads (their `migrate` init container migrates
+the schema first), wait for every rollout, health check.
 
 Options:
   -t, --tag TAG               image tag to deploy, e.g. 0.2.0 (default: $IMAGE_TAG); never "latest"
   -k, --kustomize DIR         kustomize directory to render (default: $SNIP_KUSTOMIZE_DIR, else k8s)
       --timeout DURATION      rollout status timeout (default 300s)
-      --migration-timeout D   how long the migration Job may take (default 600s)
+      --database-timeout D    how long PostgreSQL may take to be ready (default 600s)
       --health-url URL        also check this URL after the rollout (else cluster checks only)
       --auto-rollback         undo the rollout when it or the health check fails
       --change-cause TEXT     recorded as kubernetes.io/change-cause (default: "deploy TAG by USER")
-      --skip-migration        do not run the migration Job (only for a release without
-                              schema changes; the Job is idempotent, so prefer running it)
       --allow-placeholder-secrets  apply even if the rendered manifests contain CHANGE_ME
                               (a throwaway test cluster only)
   -y, --yes                   do not ask to confirm the kube context
@@ -49,14 +55,16 @@ Environment:
   SNIP_OPS_IMAGE                  the backup image built from the same release
                                   (default ghcr.io/snip-project/snip-ops; "" leaves it alone)
   SNIP_NAMESPACE (default snip), SNIP_DEPLOYMENT (default snip-api)
-  SNIP_MIGRATION_JOB              migration Job name (default snip-migrate)
+  SNIP_DEPLOYMENTS, SNIP_CRONJOBS the snip workloads (scripts/lib/kube.sh)
+  SNIP_DATABASE                   PostgreSQL StatefulSet waited for (default snip-postgres;
+                                  absent from the rendering = a managed database, not waited)
 
 Exit codes:
   0   deployed and healthy (or degraded: a warning is printed)
   1   other failure (including: context not confirmed)
   3   the manifests do not render or validate
   4   rendered manifests contain CHANGE_ME placeholders
-  5   the migration Job failed: nothing else was changed
+  5   PostgreSQL did not become ready: no snip workload was changed
   6   the rollout did not complete in time (rolled back with --auto-rollback)
   7   the health check says down after the rollout (rolled back with --auto-rollback)
   64  bad command line
@@ -67,26 +75,24 @@ EOF
 TAG="${IMAGE_TAG:-}"
 KUSTOMIZE_DIR="${SNIP_KUSTOMIZE_DIR:-k8s}"
 TIMEOUT=300s
-MIGRATION_TIMEOUT=600s
+DATABASE_TIMEOUT=600s
 HEALTH_URL=""
 AUTO_ROLLBACK=0
 CHANGE_CAUSE=""
-SKIP_MIGRATION=0
 ALLOW_PLACEHOLDERS=0
 SNIP_IMAGE="${SNIP_IMAGE:-ghcr.io/snip-project/snip}"
 SNIP_OPS_IMAGE="${SNIP_OPS_IMAGE-ghcr.io/snip-project/snip-ops}"
-MIGRATION_JOB="${SNIP_MIGRATION_JOB:-snip-migrate}"
+DATABASE="${SNIP_DATABASE:-snip-postgres}"
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -t | --tag) need_value "$@"; TAG="$2"; shift 2 ;;
     -k | --kustomize) need_value "$@"; KUSTOMIZE_DIR="$2"; shift 2 ;;
     --timeout) need_value "$@"; TIMEOUT="$2"; shift 2 ;;
-    --migration-timeout) need_value "$@"; MIGRATION_TIMEOUT="$2"; shift 2 ;;
+    --database-timeout) need_value "$@"; DATABASE_TIMEOUT="$2"; shift 2 ;;
     --health-url) need_value "$@"; HEALTH_URL="$2"; shift 2 ;;
     --auto-rollback) AUTO_ROLLBACK=1; shift ;;
     --change-cause) need_value "$@"; CHANGE_CAUSE="$2"; shift 2 ;;
-    --skip-migration) SKIP_MIGRATION=1; shift ;;
     --allow-placeholder-secrets) ALLOW_PLACEHOLDERS=1; shift ;;
     -y | --yes) ASSUME_YES=1; shift ;;
     --dry-run) DRY_RUN=1; shift ;;
@@ -136,30 +142,47 @@ if grep -n 'CHANGE_ME' "${RENDERED}" >"${WORK}/placeholders"; then
   fi
 fi
 
-# split_manifests : the rendered stream in two files. migration.yaml = the migration Job and its
-# ServiceAccount (applied first, alone); rest.yaml = everything but that Job. The Job stays
-# out of rest.yaml because a Job's pod template is immutable: re-applying it with a new
-# image (or validating that) fails while the previous release's Job still exists.
+# split_manifests : the rendered stream in three files.
+#   cluster.yaml  cluster-scoped objects (Namespace, ClusterRole, ...): never applied here.
+#                 The deployer's Role is namespaced (k8s/security/rbac.yaml); a cluster
+#                 admin applies these once (docs/kubernetes.md, "First install").
+#   app.yaml      the snip workloads (objects whose containers run the snip images);
+#   secrets.yaml  Secrets (the plain base's placeholders, with --allow-placeholder-secrets):
+#                 applied server-side, so no last-applied-configuration annotation keeps
+#                 their values in plain text;
+#   infra.yaml    everything else, applied first.
 split_manifests() {
-  awk -v job="${MIGRATION_JOB}" -v mig="${WORK}/migration.yaml" -v rest="${WORK}/rest.yaml" '
+  awk -v images="${SNIP_IMAGE}:${TAG}|${SNIP_OPS_IMAGE:-none}:" -v secrets="${WORK}/secrets.yaml" \
+    -v cluster="${WORK}/cluster.yaml" -v app="${WORK}/app.yaml" -v infra="${WORK}/infra.yaml" '
     function flush() {
       if (doc == "") return
-      is_job = (doc ~ /(^|\n)kind: Job\n/ && doc ~ ("\n  name: " job "\n"))
-      is_sa = (doc ~ /(^|\n)kind: ServiceAccount\n/ && doc ~ /app.kubernetes.io\/component: migration/)
-      if (is_job || is_sa) printf "---\n%s", doc > mig
-      if (!is_job) printf "---\n%s", doc > rest
+      if (doc ~ /(^|\n)kind: (Namespace|ClusterRole|ClusterRoleBinding|PersistentVolume|StorageClass|CustomResourceDefinition|PriorityClass)\n/) out = cluster
+      else if (doc ~ /(^|\n)kind: Secret\n/) out = secrets
+      else if (doc ~ ("\n *(- )?image: \"?(" images ")")) out = app
+      else out = infra
+      printf "---\n%s", doc > out
       doc = ""
     }
+    BEGIN { gsub(/\./, "\\.", images) }
     /^---$/ { flush(); next }
     { doc = doc $0 "\n" }
     END { flush() }
   ' "${RENDERED}"
-  touch "${WORK}/migration.yaml" "${WORK}/rest.yaml"
+  touch "${WORK}/cluster.yaml" "${WORK}/secrets.yaml" "${WORK}/app.yaml" "${WORK}/infra.yaml"
 }
 split_manifests
-if [[ "${SKIP_MIGRATION}" == 0 ]] && ! grep -q '^kind: Job' "${WORK}/migration.yaml"; then
-  die "${EX_RENDER}" "the rendered manifests have no Job '${MIGRATION_JOB}'; use --skip-migration only if that is intended"
+cat "${WORK}/infra.yaml" "${WORK}/app.yaml" >"${WORK}/namespaced.yaml"
+HAS_SECRETS=0
+grep -q '^kind: Secret' "${WORK}/secrets.yaml" && HAS_SECRETS=1
+if grep -q '^kind:' "${WORK}/cluster.yaml"; then
+  info "not applied (cluster-scoped, for a cluster admin, once): $(grep -A2 '^kind:' "${WORK}/cluster.yaml" | awk '/^kind:/ {k=$2} /^  name:/ {printf "%s/%s ", k, $2}')"
 fi
+
+# apply_secrets [ARGS] : server-side apply of the Secrets (no plain-text copy in an
+# annotation, as client-side apply's last-applied-configuration would keep).
+apply_secrets() {
+  k apply --server-side --field-manager=snip-deploy "$@" -f "${WORK}/secrets.yaml"
+}
 
 # ------------------------------------------------------------- 2. preflight
 kube_show_context
@@ -172,39 +195,43 @@ info "currently running: ${CURRENT_IMAGE:-<no deployment yet>}"
 
 # Server-side dry run: admission, schemas and immutability as the real apply would see
 # them, without persisting anything. Always run, also with --dry-run.
-kubectl apply --dry-run=server -f "${WORK}/rest.yaml" >"${WORK}/validate.log" 2>&1 || {
+{
+  k apply --dry-run=server -f "${WORK}/namespaced.yaml" &&
+    if [[ "${HAS_SECRETS}" == 1 ]]; then apply_secrets --dry-run=server; fi
+} >"${WORK}/validate.log" 2>&1 || {
   cat "${WORK}/validate.log" >&2
   die "${EX_RENDER}" "the cluster rejects the rendered manifests (server-side dry run)"
 }
 info "manifests validated by the API server (dry run)"
 
+WAIT_DATABASE=0
+grep -q "^kind: StatefulSet" "${WORK}/infra.yaml" && grep -q "^  name: ${DATABASE}\$" "${WORK}/infra.yaml" && WAIT_DATABASE=1
 if [[ "${DRY_RUN}" == 1 ]]; then
-  info "[dry-run] would run job/${MIGRATION_JOB} with ${SNIP_IMAGE}:${TAG} and wait ${MIGRATION_TIMEOUT}"
-  info "[dry-run] would apply $(grep -c '^kind:' "${WORK}/rest.yaml") objects, annotate change-cause '${CHANGE_CAUSE}'"
-  info "[dry-run] would wait for deployment/${SNIP_DEPLOYMENT} (${TIMEOUT}) and health-check"
+  info "[dry-run] would apply $(grep -c '^kind:' "${WORK}/infra.yaml") objects (configuration, database, policies, monitoring)"
+  [[ "${WAIT_DATABASE}" == 0 ]] || info "[dry-run] would wait for statefulset/${DATABASE} (${DATABASE_TIMEOUT})"
+  info "[dry-run] would apply $(grep -c '^kind:' "${WORK}/app.yaml") snip workloads with ${SNIP_IMAGE}:${TAG}, annotate change-cause '${CHANGE_CAUSE}'"
+  info "[dry-run] would wait for the rollouts (${TIMEOUT}) and health-check"
   exit 0
 fi
 
-# ------------------------------------------------------------ 3. migration
-if [[ "${SKIP_MIGRATION}" == 0 ]]; then
-  # Jobs are immutable and run once: the previous release's Job must go first.
-  k delete job "${MIGRATION_JOB}" --ignore-not-found --wait=true
-  k apply -f "${WORK}/migration.yaml"
-  info "waiting for job/${MIGRATION_JOB} (timeout ${MIGRATION_TIMEOUT})"
-  if ! k wait --for=condition=complete "job/${MIGRATION_JOB}" --timeout="${MIGRATION_TIMEOUT}"; then
-    error "migration failed or timed out; its logs:"
-    k logs "job/${MIGRATION_JOB}" --tail=50 >&2 || true
-    die "${EX_MIGRATION}" "migration failed: deployment/${SNIP_DEPLOYMENT} was NOT changed (still ${CURRENT_IMAGE:-absent})"
+# ---------------------------------------------------- 3. configuration and database
+[[ "${HAS_SECRETS}" == 0 ]] || apply_secrets
+k apply -f "${WORK}/infra.yaml"
+if [[ "${WAIT_DATABASE}" == 1 ]]; then
+  info "waiting for statefulset/${DATABASE} (timeout ${DATABASE_TIMEOUT})"
+  if ! k rollout status "statefulset/${DATABASE}" --timeout="${DATABASE_TIMEOUT}"; then
+    k get pods -l app.kubernetes.io/component=postgres >&2 || true
+    die "${EX_DATABASE}" "PostgreSQL is not ready: no snip workload was changed (still ${CURRENT_IMAGE:-absent})"
   fi
-  info "migration complete"
+else
+  info "no statefulset/${DATABASE} in the manifests (managed database): not waited for"
 fi
 
 # ------------------------------------------------------------ 4. roll out
 rollback() {
   if [[ "${AUTO_ROLLBACK}" == 1 && -n "${CURRENT_IMAGE}" ]]; then
-    warn "--auto-rollback: undoing the rollout of ${TAG}"
-    if k rollout undo "deployment/${SNIP_DEPLOYMENT}" &&
-      k rollout status "deployment/${SNIP_DEPLOYMENT}" --timeout="${TIMEOUT}"; then
+    warn "--auto-rollback: undoing the release of ${TAG} on every snip workload"
+    if kube_undo_release "" && kube_wait_rollouts "${TIMEOUT}"; then
       warn "rolled back to the previous revision"
     else
       error "automatic rollback failed too: act by hand (Runbook.md, 'Rollback')"
@@ -216,20 +243,23 @@ rollback() {
   fi
 }
 
-# Annotate before applying: apply leaves annotations it did not set alone, and the
-# controller copies the Deployment's change-cause to the new ReplicaSet, which is what
-# `kubectl rollout history` shows.
+# Annotate before applying: the controller copies the Deployment's change-cause to the
+# new ReplicaSet, which is what `kubectl rollout history` shows.
 if [[ -n "${CURRENT_IMAGE}" ]]; then
-  k annotate "deployment/${SNIP_DEPLOYMENT}" "kubernetes.io/change-cause=${CHANGE_CAUSE}" --overwrite
+  for d in ${SNIP_DEPLOYMENTS}; do
+    k annotate "deployment/${d}" "kubernetes.io/change-cause=${CHANGE_CAUSE}" --overwrite
+  done
 fi
-k apply -f "${WORK}/rest.yaml"
+k apply -f "${WORK}/app.yaml"
 if [[ -z "${CURRENT_IMAGE}" ]]; then
-  k annotate "deployment/${SNIP_DEPLOYMENT}" "kubernetes.io/change-cause=${CHANGE_CAUSE}" --overwrite
+  for d in ${SNIP_DEPLOYMENTS}; do
+    k annotate "deployment/${d}" "kubernetes.io/change-cause=${CHANGE_CAUSE}" --overwrite
+  done
 fi
 
-info "waiting for deployment/${SNIP_DEPLOYMENT} (timeout ${TIMEOUT})"
-if ! k rollout status "deployment/${SNIP_DEPLOYMENT}" --timeout="${TIMEOUT}"; then
-  error "rollout of ${TAG} did not complete within ${TIMEOUT}"
+if ! kube_wait_rollouts "${TIMEOUT}"; then
+  error "rollout of ${TAG} did not complete within ${TIMEOUT}; the schema step of the new pods:"
+  k logs -l app.kubernetes.io/name=snip -c migrate --prefix --tail=20 >&2 || true
   k get pods -l app.kubernetes.io/name=snip >&2 || true
   rollback
   exit "${EX_ROLLOUT}"

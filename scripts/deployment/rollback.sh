@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Roll snip's Deployment back to the previous (or a chosen) revision, wait, health-check.
+# Roll every snip workload back to the previous release (or the API's chosen revision),
+# wait, health-check. Every workload that runs a snip image goes back together: the API
+# and flusher Deployments by `rollout undo` (their templates name their release's
+# hash-suffixed snip-config, so the configuration goes back too), the CronJobs by a
+# patch to the API's image tag and configuration (scripts/lib/kube.sh).
 #
 # What happens to the database: nothing. A rollback changes the code, never the schema.
 # snip's migrations are expand/contract: a release only ADDS (columns, tables, indexes)
@@ -21,8 +25,10 @@ usage() {
   cat <<'EOF'
 Usage: scripts/deployment/rollback.sh [options]
 
-Show the rollout history of deployment/snip-api, roll back to the previous revision (or
---to-revision N), wait for the rollout, then run the health check.
+Show the rollout history of deployment/snip-api, roll every snip workload back to the
+previous release (the API to --to-revision N, the others to the image and configuration
+it then runs): Deployments snip-api and snip-flusher, CronJobs snip-purge-expired and
+snip-backup, with their configuration (snip-config). Wait for the rollouts, health-check.
 
 The database schema is NOT rolled back: migrations are written so that the previous
 release still runs on the newer schema (expand/contract), so one step back is safe.
@@ -38,6 +44,7 @@ Options:
 
 Environment:
   SNIP_NAMESPACE (default snip), SNIP_DEPLOYMENT (default snip-api)
+  SNIP_DEPLOYMENTS, SNIP_CRONJOBS  the snip workloads (default: see above)
 
 Exit codes:
   0   rolled back and healthy (or degraded: a warning is printed)
@@ -83,21 +90,18 @@ info "current revision: ${CURRENT:-unknown}; rolling back to ${TARGET_DESC}"
 if [[ -n "${REVISION}" && "${REVISION}" == "${CURRENT}" ]]; then
   die "revision ${REVISION} is the one running; nothing to roll back"
 fi
-undo_args=(rollout undo "deployment/${SNIP_DEPLOYMENT}")
-[[ -z "${REVISION}" ]] || undo_args+=("--to-revision=${REVISION}")
-
 if [[ "${DRY_RUN}" == 1 ]]; then
-  # The API server renders the rolled-back template without applying it.
-  k "${undo_args[@]}" --dry-run=server >&2 || die "the cluster refuses this rollback (dry run)"
-  info "[dry-run] would run: kubectl -n ${SNIP_NAMESPACE} ${undo_args[*]}, then wait ${TIMEOUT} and health-check"
+  # The API server renders the rolled-back templates without applying them.
+  kube_undo_release "${REVISION}" --dry-run=server >&2 || die "the cluster refuses this rollback (dry run)"
+  info "[dry-run] would roll back deployments (${SNIP_DEPLOYMENTS}) and cronjobs (${SNIP_CRONJOBS}), then wait ${TIMEOUT} and health-check"
   exit 0
 fi
 
 confirm "Roll deployment/${SNIP_DEPLOYMENT} back to ${TARGET_DESC} in context '$(kube_context)'?" ||
   die "not confirmed; nothing changed"
 
-k "${undo_args[@]}" || die "kubectl rollout undo failed"
-if ! k rollout status "deployment/${SNIP_DEPLOYMENT}" --timeout="${TIMEOUT}"; then
+kube_undo_release "${REVISION}" || die "the rollback failed part way: see the kubectl error above and Runbook.md, 'Rollback'"
+if ! kube_wait_rollouts "${TIMEOUT}"; then
   k get pods -l app.kubernetes.io/name=snip >&2 || true
   die "${EX_ROLLOUT}" "the rollback did not complete within ${TIMEOUT}; see Runbook.md, 'Troubleshooting'"
 fi

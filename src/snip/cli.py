@@ -1,4 +1,5 @@
-"""The ``snip`` command: migrations (``snip db ...``), API keys, the click flusher, purging.
+"""The ``snip`` command: migrations (``snip db ...``, ``snip migrate``), API keys, the click
+flusher, purging.
 
 Exit codes: 0 success, 1 the operation failed, 2 wrong usage or configuration.
 """
@@ -142,6 +143,9 @@ def purge_expired(older_than_days: int, dry_run: bool) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from snip.migrate import migrate_command  # `snip migrate`: the pods' init step
+
+    app.cli.add_command(migrate_command)
     app.cli.add_command(keys_group)
     app.cli.add_command(clicks_group)
     app.cli.add_command(links_group)

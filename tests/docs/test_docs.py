@@ -308,7 +308,9 @@ def test_runbook_installs_in_the_plans_order_through_the_compatibility_links():
     positions = []
     for name in order:
         path = re.escape(f"k8s/{name}")
-        match = re.search(rf"kubectl apply -f {path}|{path} \| kubectl apply -f -", text)
+        match = re.search(
+            rf"kubectl apply -f {path}|{path} \| kubectl apply (--server-side )?-f -", text
+        )
         assert match, f"the Runbook never applies k8s/{name}"
         assert (REPO_ROOT / "k8s" / name).resolve().is_file()
         positions.append(match.start())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +82,13 @@ class Rendering:
     objects: list[dict]
 
     def find(self, kind: str, name: str) -> dict:
+        """The object kind/name; a ConfigMap also under its kustomize hash suffix."""
+        hashed = re.compile(re.escape(name) + r"-[a-z0-9]{10}")
         for obj in self.objects:
-            if obj["kind"] == kind and obj["metadata"]["name"] == name:
+            found = obj["metadata"]["name"]
+            if obj["kind"] == kind and (
+                found == name or (kind == "ConfigMap" and hashed.fullmatch(found))
+            ):
                 return obj
         raise AssertionError(f"{self.name}: no {kind}/{name} rendered")
 
@@ -101,6 +107,14 @@ def variants(tmp: Path) -> dict[str, Path]:
     """
     out: dict[str, Path] = {"k8s": K8S}
     out.update({rel(o): o for o in OVERLAYS})
+    # The cluster-scoped part (k8s/cluster, applied by an admin) on top of the stack.
+    both = tmp / "k8s__cluster"
+    both.mkdir(parents=True)
+    (both / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
+        f"  - {os.path.relpath(K8S, both)}\n  - {os.path.relpath(K8S / 'cluster', both)}\n"
+    )
+    out["k8s+cluster"] = both
     for base in [K8S, *OVERLAYS]:
         for comp in COMPONENTS:
             if comp.name in own_components(base):

@@ -63,7 +63,7 @@ def snip_containers(objects: list[dict]) -> list[tuple[str, dict]]:
 
 def test_the_root_build_runs_snip_in_every_expected_role(root):
     names = {name.split("/")[1] for name, _ in snip_containers(root.objects)}
-    assert {"snip-api", "snip-migrate", "snip-flusher", "snip-purge-expired"} <= names
+    assert {"snip-api", "snip-flusher", "snip-purge-expired"} <= names
 
 
 def configuration_problems(objects: list[dict]) -> list[str]:

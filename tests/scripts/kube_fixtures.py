@@ -14,7 +14,16 @@ MANIFESTS = {
     "kustomization.yaml": """
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
-resources: [app.yaml, migration.yaml, backup.yaml]
+resources: [config.yaml, app.yaml, flusher.yaml, postgres.yaml, cluster.yaml, backup.yaml]
+""",
+    "config.yaml": """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: snip-config
+  namespace: snip
+  annotations: {internal.config.kubernetes.io/needsHashSuffix: enabled}
+data: {SNIP_ENV: production}
 """,
     "app.yaml": """
 apiVersion: apps/v1
@@ -25,29 +34,48 @@ spec:
   template:
     metadata: {labels: {app.kubernetes.io/name: snip}}
     spec:
+      initContainers:
+        - name: migrate
+          image: ghcr.io/snip-project/snip:0.1.0
+          command: [snip, migrate]
+          envFrom: [{configMapRef: {name: snip-config}}]
       containers:
         - name: api
           image: ghcr.io/snip-project/snip:0.1.0
+          envFrom: [{configMapRef: {name: snip-config}}]
 """,
-    "migration.yaml": """
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: snip-migration
-  namespace: snip
-  labels: {app.kubernetes.io/component: migration}
----
-apiVersion: batch/v1
-kind: Job
-metadata: {name: snip-migrate, namespace: snip}
+    "flusher.yaml": """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: snip-flusher, namespace: snip}
 spec:
+  selector: {matchLabels: {app.kubernetes.io/component: flusher}}
   template:
+    metadata: {labels: {app.kubernetes.io/component: flusher}}
     spec:
-      restartPolicy: Never
       containers:
-        - name: migrate
+        - name: flusher
           image: ghcr.io/snip-project/snip:0.1.0
-          command: [snip, db, upgrade]
+          envFrom: [{configMapRef: {name: snip-config}}]
+""",
+    "postgres.yaml": """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: snip-postgres, namespace: snip}
+spec:
+  serviceName: snip-postgres
+  selector: {matchLabels: {app.kubernetes.io/component: postgres}}
+  template:
+    metadata: {labels: {app.kubernetes.io/component: postgres}}
+    spec:
+      containers:
+        - name: postgres
+          image: postgres:15.14-bookworm
+""",
+    "cluster.yaml": """
+apiVersion: v1
+kind: Namespace
+metadata: {name: snip}
 """,
     "backup.yaml": """
 apiVersion: batch/v1
@@ -74,7 +102,16 @@ stringData: {DATABASE_URL: "postgresql://snip:CHANGE_ME@snip-postgres:5432/snip"
 """
 
 # Calls that change a cluster. Anything else the scripts run is read-only.
-MUTATING = ("delete", "apply -f", "annotate", "rollout undo", "rollout restart", "patch", "wait")
+MUTATING = (
+    "delete",
+    "apply -f",
+    "apply --server-side",
+    "annotate",
+    "rollout undo",
+    "rollout restart",
+    "patch",
+    "wait",
+)
 
 
 @dataclass
@@ -112,9 +149,7 @@ class FakeCluster:
         )
 
     def mutating_calls(self) -> list[str]:
-        return [
-            c for c in self.calls if c.startswith(MUTATING) and not c.startswith("apply --dry-run")
-        ]
+        return [c for c in self.calls if c.startswith(MUTATING) and "--dry-run" not in c]
 
     @property
     def applied(self) -> str:

@@ -1,12 +1,16 @@
 """deploy.sh against a stand-in kubectl that records its calls (no cluster here).
 
-Proves the order migration -> apply -> rollout status -> health check; that a failed
-migration stops before the Deployment is touched; that a failed rollout or a down
-health check is rolled back with --auto-rollback; that placeholder secrets, 'latest'
-and an unconfirmed context are refused; and that --dry-run changes nothing.
+Proves the order: configuration and database applied first, PostgreSQL waited for, then
+the snip workloads, every rollout, the health check; that a database that never gets
+ready stops before any snip workload is touched; that a failed rollout or a down health
+check is rolled back (every snip workload) with --auto-rollback; that cluster-scoped
+objects are never applied and Secrets only server-side; that placeholder secrets,
+'latest' and an unconfirmed context are refused; and that --dry-run changes nothing.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -22,33 +26,95 @@ def cluster(tmp_path):
     return make_fake_cluster(tmp_path)
 
 
-def test_release_runs_migration_then_apply_then_rollout_then_health(cluster):
+def applied_documents(cluster) -> list[str]:
+    """What each real `apply -f` carried, in order."""
+    return cluster.applied.split("--- # ")[1:]
+
+
+def test_release_applies_infrastructure_waits_for_postgres_then_rolls_out(cluster):
     result = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes")
     assert result.returncode == 0, explain(result)
 
     order = [
-        cluster.index("delete job snip-migrate"),
-        cluster.index("wait --for=condition=complete job/snip-migrate"),
+        cluster.index("apply --dry-run=server"),
+        cluster.index("rollout status statefulset/snip-postgres"),
         cluster.index("annotate deployment/snip-api kubernetes.io/change-cause=deploy 0.2.0"),
         cluster.index("rollout status deployment/snip-api"),
-        cluster.index("get endpoints/snip-api"),  # the health check, after the rollout
+        cluster.index("rollout status deployment/snip-flusher"),
+        cluster.index("get endpoints/snip-api"),  # the health check, after the rollouts
     ]
     assert order == sorted(order), "\n".join(cluster.calls)
     applies = [i for i, c in enumerate(cluster.calls) if c.startswith("apply -f")]
-    assert len(applies) == 2, "migration Job alone first, then everything"
-    assert order[0] < applies[0] < order[1] < applies[1] < order[3]
+    assert len(applies) == 2, "infrastructure first, then the snip workloads"
+    assert order[0] < applies[0] < order[1] < order[2] < applies[1] < order[3]
 
-    # What was applied: the new tag on both images of the release, nothing else retagged.
-    migration_apply, full_apply = cluster.applied.split("--- # ")[1:3]
-    assert "kind: Job" in migration_apply and "kind: Deployment" not in migration_apply
-    assert "ghcr.io/snip-project/snip:0.2.0" in migration_apply
-    assert full_apply.count("ghcr.io/snip-project/snip:0.2.0") == 1  # the Deployment
-    # The Job is never re-applied with the rest: its pod template is immutable, so applying
-    # it again would fail whenever the previous release's Job still exists.
-    assert "kind: Job" not in full_apply and "kind: CronJob" in full_apply
-    assert "ghcr.io/snip-project/snip:0.1.0" not in cluster.applied
-    assert "ghcr.io/snip-project/snip-ops:0.2.0" in full_apply
-    assert "0.1.0" not in full_apply
+    infra, workloads = applied_documents(cluster)
+    # The database and the configuration come first, without any snip workload.
+    assert "kind: StatefulSet" in infra and "kind: ConfigMap" in infra
+    assert "ghcr.io/snip-project/snip" not in infra
+    # Then every workload running a snip image, with the new tag on both images.
+    assert workloads.count("kind: Deployment") == 2 and "kind: CronJob" in workloads
+    assert "ghcr.io/snip-project/snip:0.2.0" in workloads
+    assert "ghcr.io/snip-project/snip-ops:0.2.0" in workloads
+    assert "0.1.0" not in cluster.applied
+    # Cluster-scoped objects are left to a cluster admin: the deployer's Role is namespaced.
+    assert "kind: Namespace" not in cluster.applied
+    assert "Namespace/snip" in result.stderr
+
+
+def test_the_migration_runs_in_the_new_pods_not_in_a_job(cluster):
+    """No Job at all: nothing immutable to delete and re-create at the next release."""
+    result = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes")
+    assert result.returncode == 0, explain(result)
+    assert not [c for c in cluster.calls if " job" in c or "job/" in c]
+    _, workloads = applied_documents(cluster)
+    init = re.search(r"initContainers:\n(.*?)\n      containers:", workloads, re.S)
+    assert init and "ghcr.io/snip-project/snip:0.2.0" in init.group(1)
+
+
+def test_config_changes_travel_under_a_new_name(cluster):
+    """The ConfigMap is hash-suffixed and the workloads name that suffix: a changed
+    configuration is a new pod template (the pods roll) and the old one stays for undo."""
+    first = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes")
+    assert first.returncode == 0, explain(first)
+    names = set(re.findall(r"snip-config-[a-z0-9]+", cluster.applied))
+    config = cluster.manifests / "config.yaml"
+    config.write_text(config.read_text().replace("production", "production2"))
+    second = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes")
+    assert second.returncode == 0, explain(second)
+    assert len(names) == 1
+    assert len(set(re.findall(r"snip-config-[a-z0-9]+", cluster.applied))) == 2
+
+
+def test_postgres_never_ready_leaves_the_snip_workloads_alone(cluster):
+    result = cluster.run(
+        DEPLOY, "--tag", "0.2.0", "--yes", FAKE_KUBECTL_FAIL="rollout status statefulset"
+    )
+    assert result.returncode == 5, explain(result)
+    assert "no snip workload was changed" in result.stderr
+    assert "ghcr.io/snip-project/snip" not in cluster.applied
+    assert not [c for c in cluster.mutating_calls() if "deployment/" in c]
+
+
+def test_a_managed_database_is_not_waited_for(cluster):
+    (cluster.manifests / "postgres.yaml").write_text("")
+    kustomization = cluster.manifests / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace(" postgres.yaml,", ""))
+    result = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes")
+    assert result.returncode == 0, explain(result)
+    assert not [c for c in cluster.calls if "statefulset" in c]
+
+
+def test_secrets_are_applied_server_side_only(tmp_path):
+    """Client-side apply keeps the whole object, values included, in plain text in the
+    last-applied-configuration annotation."""
+    cluster = make_fake_cluster(tmp_path, placeholder_secret=True)
+    result = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes", "--allow-placeholder-secrets")
+    assert result.returncode == 0, explain(result)
+    secret_applies = [c for c in cluster.mutating_calls() if c.startswith("apply --server-side")]
+    assert len(secret_applies) == 1
+    carriers = [d for d in applied_documents(cluster) if "kind: Secret" in d]
+    assert len(carriers) == 1 and "apply --server-side" in carriers[0].splitlines()[0]
 
 
 def test_other_images_keep_their_tags(cluster):
@@ -62,28 +128,35 @@ def test_other_images_keep_their_tags(cluster):
     assert "ghcr.io/snip-project/snip-ops:0.1.0" in cluster.applied  # SNIP_OPS_IMAGE="" = keep
 
 
-def test_failed_migration_never_touches_the_deployment(cluster):
-    result = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes", FAKE_KUBECTL_FAIL="wait")
-    assert result.returncode == 5, explain(result)
-    assert "was NOT changed" in result.stderr
-    assert cluster.index("logs job/snip-migrate")  # the operator sees why
-    touched = [c for c in cluster.mutating_calls() if "deployment" in c or c.startswith("apply")]
-    # Only the migration Job was applied; nothing addressed the Deployment.
-    assert len([c for c in touched if c.startswith("apply -f")]) == 1
-    assert not [c for c in touched if "deployment/snip-api" in c]
-    assert "kind: Deployment" not in cluster.applied
+def test_failed_rollout_shows_the_migration_logs(cluster):
+    result = cluster.run(
+        DEPLOY, "--tag", "0.2.0", "--yes", FAKE_KUBECTL_FAIL="rollout status deployment"
+    )
+    assert result.returncode == 6, explain(result)
+    assert cluster.index("logs -l app.kubernetes.io/name=snip -c migrate")
 
 
 def test_failed_rollout_is_rolled_back_automatically(cluster):
     result = cluster.run(
-        DEPLOY, "--tag", "0.2.0", "--yes", "--auto-rollback", FAKE_KUBECTL_FAIL="rollout status"
+        DEPLOY,
+        "--tag",
+        "0.2.0",
+        "--yes",
+        "--auto-rollback",
+        FAKE_KUBECTL_FAIL="rollout status deployment",
     )
     assert result.returncode == 6, explain(result)
-    assert cluster.index("rollout undo deployment/snip-api") > cluster.index("rollout status")
+    undo = cluster.index("rollout undo deployment/snip-api")
+    assert undo > cluster.index("rollout status deployment")
+    # Every snip workload goes back, not only the API.
+    assert cluster.index("rollout undo deployment/snip-flusher") > undo
+    assert cluster.index("patch cronjob/snip-backup") > undo
 
 
 def test_failed_rollout_without_auto_rollback_says_how_to_undo(cluster):
-    result = cluster.run(DEPLOY, "--tag", "0.2.0", "--yes", FAKE_KUBECTL_FAIL="rollout status")
+    result = cluster.run(
+        DEPLOY, "--tag", "0.2.0", "--yes", FAKE_KUBECTL_FAIL="rollout status deployment"
+    )
     assert result.returncode == 6, explain(result)
     assert "rollback.sh" in result.stderr
     assert not [c for c in cluster.calls if c.startswith("rollout undo")]
@@ -107,7 +180,7 @@ def test_dry_run_changes_nothing(cluster):
     assert result.returncode == 0, explain(result)
     assert cluster.mutating_calls() == []
     assert cluster.index("apply --dry-run=server")  # but the manifests were validated
-    assert "[dry-run] would run job/snip-migrate" in result.stderr
+    assert "[dry-run] would wait for statefulset/snip-postgres" in result.stderr
 
 
 def test_placeholder_secrets_are_refused(tmp_path):
@@ -144,8 +217,8 @@ def test_bad_command_lines(cluster, args):
 
 def test_the_repository_base_is_refused_for_its_placeholders_but_otherwise_deployable(tmp_path):
     """Against the real k8s/ tree: its base ships CHANGE_ME Secrets (on purpose), so a
-    plain deploy is refused; allowing them, the tree renders, holds the migration Job
-    and passes through the whole dry run."""
+    plain deploy is refused; allowing them, the tree renders and passes through the
+    whole dry run."""
     cluster = make_fake_cluster(tmp_path)
     env = {"SNIP_KUSTOMIZE_DIR": str(REPO_ROOT / "k8s")}
     refused = cluster.run(DEPLOY, "--tag", "0.2.0", "--dry-run", **env)
