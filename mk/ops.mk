@@ -29,5 +29,5 @@ backup: ## Back up the database (DATABASE_URL) into BACKUP_DIR (default: backups
 restore: ## Restore the latest backup (or BACKUP=file) into a NEW database (TARGET_DB=name)
 	scripts/backup/dr-restore.sh --dir "$(BACKUP_DIR)" $(if $(BACKUP),--backup "$(BACKUP)") $(if $(TARGET_DB),--target-db "$(TARGET_DB)") $(ARGS)
 
-dashboards: venv ## Compare Grafana (GRAFANA_URL) with k8s/monitoring/grafana/dashboards (ARGS=--apply)
-	$(BIN)/python scripts/monitoring/dashboard-checker.py $(ARGS)
+dashboards: ## Check every dashboard panel query: parses (promtool), or runs on PROMETHEUS_URL (ARGS=--require-data)
+	$(PYTHON) scripts/monitoring/dashboard-checker.py $(ARGS)

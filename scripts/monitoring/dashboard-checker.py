@@ -1,34 +1,35 @@
 #!/usr/bin/env python3
-"""Keep Grafana's dashboards equal to the ones in git, and prove their queries work.
+"""Prove that every panel query of snip's Grafana dashboards works.
 
-The dashboards live as JSON files in k8s/monitoring/grafana/dashboards/. This tool:
-  1. validates every file (JSON, a stable uid, unique uids and titles, panels with
-     queries, no numeric id that would clobber another dashboard on import);
-  2. with --grafana-url, compares them with a Grafana through its HTTP API and reports
-     each dashboard as in sync, missing, outdated (content or folder differs) or unknown
-     (in our Grafana folder but not in git); --apply creates or updates them;
-  3. with --prometheus-url, runs every panel query against Prometheus and reports the
-     ones that fail (syntax, unknown function) or return nothing.
+Grafana provisioning (k8s/monitoring/grafana/provisioning/) already loads the dashboard
+files into Grafana; what it does not do is tell whether their PromQL is right: a typo
+shows up as an empty panel on the day someone looks. This tool checks each query of
+k8s/monitoring/grafana/dashboards/*.json, with Grafana's variables replaced as Grafana
+would:
+  - without --prometheus-url: each query must parse (promtool check rules on a
+    generated rule file: Prometheus's own parser, offline);
+  - with --prometheus-url: each query is run there and must succeed; with
+    --require-data it must also return something (use it against a Prometheus that
+    scrapes a running snip, e.g. through `kubectl port-forward`).
 
-Grafana API used (documented, stable since Grafana 8): GET /api/health,
-GET /api/search?type=dash-db, GET /api/dashboards/uid/<uid>, POST /api/dashboards/db,
-GET /api/folders, POST /api/folders.
-
-Python standard library only, so it runs anywhere Python 3.11 does.
+Python standard library only (plus promtool for the offline check).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,230 +37,26 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO_ROOT / "k8s" / "monitoring" / "grafana" / "dashboards"
 
 EXIT_OK = 0
-EXIT_DIFFERENT = 1  # check mode found differences, or queries failed
-EXIT_INVALID = 2  # a dashboard file is invalid
-EXIT_UNREACHABLE = 3  # Grafana or Prometheus did not answer / refused a request
+EXIT_FAILED = 1  # a query failed (or returned nothing, with --require-data)
+EXIT_INVALID = 2  # a dashboard file is not valid JSON
+EXIT_UNREACHABLE = 3  # Prometheus did not answer
 EXIT_USAGE = 64
-
-UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-# Keys Grafana manages itself: they differ between the file and the stored copy
-# without the dashboard being any different.
-VOLATILE_KEYS = {"id", "version", "iteration"}
+EXIT_PREFLIGHT = 69  # promtool missing (offline check)
 
 EPILOG = """
 environment:
-  GRAFANA_URL         default for --grafana-url
-  GRAFANA_TOKEN       service-account token (Authorization: Bearer); or
-  GRAFANA_USER, GRAFANA_PASSWORD   basic authentication
   PROMETHEUS_URL      default for --prometheus-url
 
 exit codes:
-  0   everything valid and in sync (or applied); all queries answered
-  1   check mode found missing/outdated/unknown dashboards, or queries failed
-      (or returned nothing, with --require-data)
-  2   a dashboard file is invalid (nothing was sent to Grafana)
-  3   Grafana or Prometheus unreachable, or an API request refused
+  0   every query parses (offline) or runs (and returns data, with --require-data)
+  1   a query failed, or returned nothing with --require-data
+  2   a dashboard file is not valid JSON
+  3   Prometheus did not answer
   64  bad command line
+  69  promtool not installed (offline check): apt-get install prometheus
 """
 
-
-class ApiError(RuntimeError):
-    """An HTTP API did not answer or refused a request."""
-
-
-# ----------------------------------------------------------------- dashboards
-
-
-@dataclass
-class Dashboard:
-    path: Path
-    data: dict[str, Any]
-
-    @property
-    def uid(self) -> str:
-        return str(self.data.get("uid", ""))
-
-    @property
-    def title(self) -> str:
-        return str(self.data.get("title", ""))
-
-
-def iter_panels(panels: list[dict[str, Any]]):
-    """Every panel, including those nested in (collapsed) rows."""
-    for panel in panels:
-        yield panel
-        yield from iter_panels(panel.get("panels") or [])
-
-
-def load_dashboards(directory: Path) -> tuple[list[Dashboard], list[str]]:
-    """Read and validate every *.json file; return the dashboards and the problems."""
-    problems: list[str] = []
-    dashboards: list[Dashboard] = []
-    files = sorted(directory.glob("*.json"))
-    if not files:
-        problems.append(f"{directory}: no dashboard files (*.json)")
-    for path in files:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            problems.append(f"{path.name}: not valid JSON: {exc}")
-            continue
-        if not isinstance(data, dict):
-            problems.append(f"{path.name}: the top level must be a dashboard object")
-            continue
-        dashboards.append(Dashboard(path, data))
-        problems.extend(f"{path.name}: {p}" for p in validate(data))
-
-    for attribute in ("uid", "title"):
-        seen: dict[str, str] = {}
-        for d in dashboards:
-            value = getattr(d, attribute)
-            if value and value in seen:
-                problems.append(f"{d.path.name}: {attribute} {value!r} also used by {seen[value]}")
-            seen.setdefault(value, d.path.name)
-    return dashboards, problems
-
-
-def validate(data: dict[str, Any]) -> list[str]:
-    problems = []
-    uid = data.get("uid")
-    if not isinstance(uid, str) or not UID_RE.match(uid):
-        problems.append(
-            f"uid {uid!r} missing or invalid (1-40 of A-Z a-z 0-9 _ -); uids must be stable"
-        )
-    if not data.get("title"):
-        problems.append("title missing")
-    if data.get("id") is not None:
-        problems.append("numeric 'id' present: remove it (ids are per Grafana; uids identify)")
-    panels = data.get("panels")
-    if not isinstance(panels, list) or not panels:
-        problems.append("no panels")
-        return problems
-    variables = {v.get("name") for v in (data.get("templating") or {}).get("list", [])}
-    for panel in iter_panels(panels):
-        where = f"panel {panel.get('title') or panel.get('id')!r}"
-        if "type" not in panel:
-            problems.append(f"{where}: no type")
-        if panel.get("type") == "row":
-            continue
-        for target in panel.get("targets") or []:
-            if "expr" in target and not str(target["expr"]).strip():
-                problems.append(f"{where}: empty query")
-        ds = panel.get("datasource")
-        if isinstance(ds, dict):
-            ds = ds.get("uid")
-        if isinstance(ds, str):
-            match = re.fullmatch(r"\$\{?(\w+)\}?", ds)
-            if match and match.group(1) not in variables:
-                problems.append(f"{where}: data source variable ${match.group(1)} is not defined")
-    return problems
-
-
-def canonical(data: dict[str, Any]) -> str:
-    """Stable text of a dashboard without the keys Grafana rewrites on save."""
-    return json.dumps({k: v for k, v in data.items() if k not in VOLATILE_KEYS}, sort_keys=True)
-
-
-# ----------------------------------------------------------------------- HTTP
-
-
-@dataclass
-class Http:
-    base: str
-    timeout: float
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def request(self, method: str, path: str, body: Any = None) -> Any:
-        url = self.base.rstrip("/") + path
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Accept": "application/json", **self.headers}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as response:
-                text = response.read().decode()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise ApiError(f"{method} {url}: HTTP {exc.code} {detail}") from exc
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise ApiError(f"{method} {url}: {exc}") from exc
-        return json.loads(text) if text else None
-
-
-def grafana_client(url: str, timeout: float) -> Http:
-    headers = {}
-    if os.environ.get("GRAFANA_TOKEN"):
-        headers["Authorization"] = f"Bearer {os.environ['GRAFANA_TOKEN']}"
-    elif os.environ.get("GRAFANA_USER"):
-        pair = f"{os.environ['GRAFANA_USER']}:{os.environ.get('GRAFANA_PASSWORD', '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-    return Http(url, timeout, headers)
-
-
-# -------------------------------------------------------------------- Grafana
-
-
-def compare(grafana: Http, dashboards: list[Dashboard], folder_uid: str) -> dict[str, list[str]]:
-    """Sort the repository's dashboards into in-sync / missing / outdated, plus unknown."""
-    grafana.request("GET", "/api/health")
-    found = grafana.request("GET", "/api/search?type=dash-db") or []
-    by_uid = {item["uid"]: item for item in found if item.get("uid")}
-    report: dict[str, list[str]] = {"in_sync": [], "missing": [], "outdated": [], "unknown": []}
-    for d in dashboards:
-        if d.uid not in by_uid:
-            report["missing"].append(d.uid)
-            continue
-        stored = grafana.request("GET", f"/api/dashboards/uid/{urllib.parse.quote(d.uid)}")
-        live_folder = (stored.get("meta") or {}).get("folderUid", "")
-        # Content or folder: a dashboard in the wrong folder is also out of date.
-        if canonical(stored["dashboard"]) != canonical(d.data) or live_folder != folder_uid:
-            report["outdated"].append(d.uid)
-        else:
-            report["in_sync"].append(d.uid)
-    ours = {d.uid for d in dashboards}
-    report["unknown"] = sorted(
-        uid
-        for uid, item in by_uid.items()
-        if item.get("folderUid") == folder_uid and uid not in ours
-    )
-    return report
-
-
-def ensure_folder(grafana: Http, folder_uid: str, title: str, dry_run: bool) -> None:
-    folders = grafana.request("GET", "/api/folders") or []
-    if any(f.get("uid") == folder_uid for f in folders):
-        return
-    print(f"{'would create' if dry_run else 'creating'} folder {title!r} (uid {folder_uid})")
-    if not dry_run:
-        grafana.request("POST", "/api/folders", {"uid": folder_uid, "title": title})
-
-
-def apply(
-    grafana: Http, dashboards: list[Dashboard], report, folder_uid: str, dry_run: bool
-) -> None:
-    by_uid = {d.uid: d for d in dashboards}
-    for uid in report["missing"] + report["outdated"]:
-        d = by_uid[uid]
-        verb = "create" if uid in report["missing"] else "update"
-        print(f"{'would ' + verb if dry_run else verb + 'd'}: {uid} ({d.path.name})")
-        if dry_run:
-            continue
-        grafana.request(
-            "POST",
-            "/api/dashboards/db",
-            {
-                "dashboard": {**d.data, "id": None},
-                "folderUid": folder_uid,
-                "overwrite": True,
-                "message": f"dashboard-checker: {d.path.name} from git",
-            },
-        )
-
-
-# ----------------------------------------------------------------- Prometheus
-
-# Grafana's built-in variables, replaced by values a plain instant query accepts.
+# Grafana's built-in variables, replaced by values a plain query accepts.
 BUILTINS = {
     "__rate_interval": "5m",
     "__interval": "1m",
@@ -269,68 +66,119 @@ BUILTINS = {
 }
 
 
-def expand(expr: str, variables: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name in BUILTINS:
-            return BUILTINS[name]
-        return variables.get(name, ".*")
+@dataclass
+class Query:
+    where: str  # "<dashboard uid> / <panel title> [<refId>]"
+    expr: str  # with every variable replaced
 
-    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", value, expr)
+
+def iter_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every panel, including those folded into (collapsed) rows."""
+    for panel in panels:
+        yield panel
+        yield from iter_panels(panel.get("panels") or [])
 
 
 def dashboard_variables(data: dict[str, Any]) -> dict[str, str]:
-    """Current values of the dashboard's own variables (data source ones are ignored)."""
+    """Current values of the dashboard's own variables; "all" or unset matches anything."""
     values = {}
     for var in (data.get("templating") or {}).get("list", []):
+        if var.get("type") == "datasource":
+            continue
         current = (var.get("current") or {}).get("value")
         if isinstance(current, list):
             current = "|".join(current)
-        if var.get("type") == "datasource":
-            continue
         values[var.get("name", "")] = ".*" if current in (None, "", "$__all") else str(current)
     return values
 
 
-def check_queries(
-    prometheus: Http, dashboards: list[Dashboard]
-) -> tuple[list[str], list[str], int]:
-    failed, empty, total = [], [], 0
-    for d in dashboards:
-        variables = dashboard_variables(d.data)
-        for panel in iter_panels(d.data.get("panels") or []):
+def expand(expr: str, variables: dict[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return BUILTINS.get(name) or variables.get(name, ".*")
+
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", value, expr)
+
+
+def load_queries(directory: Path) -> tuple[list[Query], list[str]]:
+    """Every panel query of every *.json file; and the files that could not be read."""
+    queries: list[Query] = []
+    problems: list[str] = []
+    files = sorted(directory.glob("*.json"))
+    if not files:
+        problems.append(f"{directory}: no dashboard files (*.json)")
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            problems.append(f"{path.name}: not valid JSON: {exc}")
+            continue
+        variables = dashboard_variables(data)
+        for panel in iter_panels(data.get("panels") or []):
             for target in panel.get("targets") or []:
-                if not str(target.get("expr", "")).strip():
-                    continue
-                total += 1
-                expr = expand(str(target["expr"]), variables)
-                where = f"{d.uid} / {panel.get('title')!r} [{target.get('refId', '?')}]"
-                try:
-                    answer = prometheus.request(
-                        "GET", "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-                    )
-                except ApiError as exc:
-                    if "HTTP 400" in str(exc) or "HTTP 422" in str(exc):
-                        failed.append(f"{where}: {exc}")
-                        continue
-                    raise
-                if answer.get("status") != "success":
-                    failed.append(f"{where}: {answer.get('error')}")
-                elif not answer["data"]["result"] and answer["data"]["resultType"] in (
-                    "vector",
-                    "matrix",
-                ):
-                    empty.append(f"{where}: no data for {expr}")
-    return failed, empty, total
+                expr = str(target.get("expr", "")).strip()
+                if expr:
+                    where = f"{data.get('uid', path.stem)} / {panel.get('title')!r}"
+                    where += f" [{target.get('refId', '?')}]"
+                    queries.append(Query(where, expand(expr, variables)))
+    return queries, problems
 
 
-# ----------------------------------------------------------------------- main
+def parse_offline(queries: list[Query], promtool: str) -> list[str]:
+    """Queries promtool's parser refuses. One rule group per query, named by its index,
+    so each error message points back at its panel."""
+    groups = [
+        {"name": f"q{i}", "rules": [{"record": "dashboard_check", "expr": q.expr}]}
+        for i, q in enumerate(queries)
+    ]
+    failed = []
+    with tempfile.TemporaryDirectory() as scratch:
+        rules = Path(scratch) / "queries.yaml"
+        rules.write_text(json.dumps({"groups": groups}))  # JSON is valid YAML
+        result = subprocess.run(
+            [promtool, "check", "rules", str(rules)], capture_output=True, text=True
+        )
+    if result.returncode == 0:
+        return []
+    output = result.stdout + result.stderr
+    for i, query in enumerate(queries):
+        # promtool names the group: 'group "q3", rule 1, "dashboard_check": ...'
+        match = re.search(rf'group "q{i}", rule \d+,[^\n]*', output)
+        if match:
+            failed.append(f"{query.where}: {match.group(0)}")
+    return failed or [f"promtool refused the queries: {output.strip()}"]
+
+
+class Unreachable(RuntimeError):
+    """Prometheus did not answer."""
+
+
+def run_online(queries: list[Query], url: str, timeout: float) -> tuple[list[str], list[str]]:
+    """(failed, empty) queries on a live Prometheus."""
+    failed, empty = [], []
+    for query in queries:
+        address = url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": query.expr})
+        try:
+            with urllib.request.urlopen(address, timeout=timeout) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code in (400, 422):  # Prometheus refusing the query itself
+                error = json.loads(exc.read() or b"{}").get("error", exc.reason)
+                failed.append(f"{query.where}: {error}")
+                continue
+            raise Unreachable(f"{address}: HTTP {exc.code}") from exc
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise Unreachable(f"{url}: {exc}") from exc
+        data = answer.get("data") or {}
+        if data.get("resultType") in ("vector", "matrix") and not data.get("result"):
+            empty.append(f"{query.where}: no data for {query.expr}")
+    return failed, empty
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="scripts/monitoring/dashboard-checker.py",
-        description="Compare the dashboards in git with Grafana; apply them; check their queries.",
+        description="Check that every panel query of the dashboards parses, or runs.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -341,46 +189,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="folder of dashboard JSON files (default: %(default)s)",
     )
     parser.add_argument(
-        "--grafana-url",
-        default=os.environ.get("GRAFANA_URL"),
-        help="Grafana base URL (default: $GRAFANA_URL)",
-    )
-    parser.add_argument(
-        "--folder-uid",
-        default="snip",
-        help="Grafana folder the dashboards belong in (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--folder-title",
-        default="snip",
-        help="title used when the folder is created (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--apply", action="store_true", help="create missing and update outdated dashboards"
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="with --apply: say what would change, change nothing"
-    )
-    parser.add_argument(
         "--prometheus-url",
-        default=os.environ.get("PROMETHEUS_URL"),
-        help="run every panel query here (default: $PROMETHEUS_URL)",
+        default=os.environ.get("PROMETHEUS_URL") or None,
+        help="run every query on this Prometheus (default: $PROMETHEUS_URL; else parse offline)",
     )
     parser.add_argument(
-        "--require-data", action="store_true", help="a query returning nothing counts as a failure"
+        "--require-data",
+        action="store_true",
+        help="with --prometheus-url: a query returning nothing counts as a failure",
     )
     parser.add_argument(
-        "--timeout",
-        type=float,
-        default=10.0,
-        help="seconds per HTTP request (default: %(default)s)",
+        "--timeout", type=float, default=10.0, help="seconds per query (default: %(default)s)"
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
-    if args.dry_run and not args.apply:
-        parser.error("--dry-run only makes sense with --apply")
-    if args.apply and not args.grafana_url:
-        parser.error("--apply needs --grafana-url (or GRAFANA_URL)")
+    if args.require_data and not args.prometheus_url:
+        parser.error("--require-data needs --prometheus-url (or PROMETHEUS_URL)")
     return args
 
 
@@ -390,67 +214,56 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code == 2 else int(exc.code or 0)
 
-    dashboards, problems = load_dashboards(args.dashboards)
-    result: dict[str, Any] = {"dashboards": [d.uid for d in dashboards], "invalid": problems}
-    code = EXIT_OK
+    queries, problems = load_queries(args.dashboards)
+    report: dict[str, Any] = {"queries": len(queries), "invalid": problems}
     if problems:
         code = EXIT_INVALID
-    else:
+    elif args.prometheus_url:
+        report["mode"] = f"run on {args.prometheus_url}"
         try:
-            if args.grafana_url:
-                grafana = grafana_client(args.grafana_url, args.timeout)
-                report = compare(grafana, dashboards, args.folder_uid)
-                result["grafana"] = report
-                if args.apply:
-                    ensure_folder(grafana, args.folder_uid, args.folder_title, args.dry_run)
-                    apply(grafana, dashboards, report, args.folder_uid, args.dry_run)
-                    if not args.dry_run:
-                        result["grafana_after"] = compare(grafana, dashboards, args.folder_uid)
-                        if (
-                            result["grafana_after"]["missing"]
-                            or result["grafana_after"]["outdated"]
-                        ):
-                            code = EXIT_DIFFERENT
-                elif report["missing"] or report["outdated"] or report["unknown"]:
-                    code = EXIT_DIFFERENT
-            if args.prometheus_url:
-                failed, empty, total = check_queries(
-                    Http(args.prometheus_url, args.timeout), dashboards
-                )
-                result["queries"] = {"total": total, "failed": failed, "empty": empty}
-                if failed or (args.require_data and empty):
-                    code = max(code, EXIT_DIFFERENT)
-        except ApiError as exc:
-            result["error"] = str(exc)
-            code = EXIT_UNREACHABLE
-
-    print_report(result, as_json=args.json)
+            report["failed"], report["empty"] = run_online(
+                queries, args.prometheus_url, args.timeout
+            )
+        except Unreachable as exc:
+            report["error"] = str(exc)
+            print_report(report, as_json=args.json)
+            return EXIT_UNREACHABLE
+        bad = report["failed"] or (args.require_data and report["empty"])
+        code = EXIT_FAILED if bad else EXIT_OK
+    else:
+        promtool = shutil.which("promtool")
+        if not promtool:
+            print(
+                "promtool not found: it parses the queries offline. Install it with "
+                "`apt-get install prometheus`, or pass --prometheus-url",
+                file=sys.stderr,
+            )
+            return EXIT_PREFLIGHT
+        report["mode"] = "parsed offline (promtool)"
+        report["failed"] = parse_offline(queries, promtool)
+        code = EXIT_FAILED if report["failed"] else EXIT_OK
+    print_report(report, as_json=args.json)
     return code
 
 
-def print_report(result: dict[str, Any], *, as_json: bool) -> None:
+def print_report(report: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result, indent=2, sort_keys=True))
+        print(json.dumps(report, indent=2, sort_keys=True))
         return
-    print(f"dashboards in git: {', '.join(result['dashboards']) or 'none'}")
-    for problem in result["invalid"]:
-        print(f"INVALID   {problem}")
-    for key in ("grafana", "grafana_after"):
-        if key in result:
-            label = "grafana" if key == "grafana" else "after apply"
-            for state in ("in_sync", "missing", "outdated", "unknown"):
-                for uid in result[key][state]:
-                    print(f"{state.upper():<9} {uid}  ({label})")
-    if "queries" in result:
-        q = result["queries"]
-        counts = f"{len(q['failed'])} failed, {len(q['empty'])} returned nothing"
-        print(f"queries: {q['total']} run, {counts}")
-        for line in q["failed"]:
-            print(f"FAILED    {line}")
-        for line in q["empty"]:
-            print(f"EMPTY     {line}")
-    if "error" in result:
-        print(f"ERROR     {result['error']}", file=sys.stderr)
+    for problem in report["invalid"]:
+        print(f"INVALID  {problem}")
+    if "mode" in report:
+        failed, empty = report.get("failed", []), report.get("empty", [])
+        summary = f"{report['queries']} panel queries {report['mode']}: {len(failed)} failed"
+        if "empty" in report:
+            summary += f", {len(empty)} returned nothing"
+        print(summary)
+        for line in failed:
+            print(f"FAILED   {line}")
+        for line in empty:
+            print(f"EMPTY    {line}")
+    if "error" in report:
+        print(f"ERROR    {report['error']}", file=sys.stderr)
 
 
 if __name__ == "__main__":
