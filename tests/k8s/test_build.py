@@ -100,6 +100,7 @@ EXPECTED_ROOT = {
     ("Service", "snip-postgres"),
     ("Service", "snip-postgres-headless"),
     ("StatefulSet", "snip-postgres"),
+    ("PodDisruptionBudget", "snip-postgres"),
     ("ServiceAccount", "snip-redis"),
     ("ConfigMap", "snip-redis-config"),
     ("Service", "snip-redis"),

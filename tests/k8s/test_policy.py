@@ -403,3 +403,32 @@ def test_config_map_sets_only_variables_the_contract_defines(
         keys = set(r.find("ConfigMap", "snip-config")["data"])
         assert keys <= defined, f"{name}: not in docs/interfaces.md: {sorted(keys - defined)}"
         assert {"SNIP_ENV", "SNIP_BASE_URL", "SNIP_TRUSTED_PROXIES"} <= keys
+
+
+def test_databases_restart_without_a_registry_and_are_protected_from_drains(renderings):
+    """Issue 9: `imagePullPolicy: Always` made a registry outage block a database restart;
+    PostgreSQL had no disruption budget and the runtime's 64 MiB /dev/shm."""
+    for name, r in renderings.items():
+        for sts in [o for o in r.objects if o["kind"] == "StatefulSet"]:
+            for c in containers(pod_template(sts)["spec"]):
+                assert c.get("imagePullPolicy") == "IfNotPresent", f"{name} {ident(sts)}"
+        if not any(
+            o["kind"] == "StatefulSet" and o["metadata"]["name"] == "snip-postgres"
+            for o in r.objects
+        ):
+            continue
+        pdb = r.find("PodDisruptionBudget", "snip-postgres")
+        assert pdb["spec"] == {
+            "maxUnavailable": 0,
+            "selector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "snip",
+                    "app.kubernetes.io/component": "postgres",
+                }
+            },
+        }
+        spec = pod_template(r.find("StatefulSet", "snip-postgres"))["spec"]
+        shm = [m for m in spec["containers"][0]["volumeMounts"] if m["mountPath"] == "/dev/shm"]
+        assert shm, f"{name}: no /dev/shm for PostgreSQL"
+        volume = next(v for v in spec["volumes"] if v["name"] == shm[0]["name"])
+        assert volume["emptyDir"]["medium"] == "Memory"
