@@ -47,5 +47,7 @@ until curl -fsS -o /dev/null "http://127.0.0.1:${port}/healthz" 2>/dev/null; do
   sleep 0.1
 done
 end="$(date +%s.%N)"
-printf 'make run answered /healthz %s s after git clone (%s pip cache)\n' \
-  "$(python3 -c "print(round(${end} - ${start}, 1))")" "$( ((cold)) && echo without || echo with)"
+# The machine's load matters on 2 cores: say it next to the number.
+printf 'make run answered /healthz %s s after git clone (%s pip cache; load average %s)\n' \
+  "$(python3 -c "print(round(${end} - ${start}, 1))")" "$( ((cold)) && echo without || echo with)" \
+  "$(cut -d' ' -f1 /proc/loadavg)"
