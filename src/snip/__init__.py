@@ -114,6 +114,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from snip import health, metrics, redirect, web
+    from snip.api.docs import bp as api_docs
     from snip.api.links import blp as links_api
     from snip.extensions import api
     from snip.headers import register_security_headers
@@ -124,6 +125,7 @@ def register_blueprints(app: Flask) -> None:
     metrics.register_metrics(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(api_docs)
     api.register_blueprint(links_api)
     # Last, so every fixed path above wins over the catch-all /<slug>.
     app.register_blueprint(redirect.bp)

@@ -15,9 +15,32 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from snip.services import errors as services
 from snip.services.errors import ServiceError
+from snip.state import state
 
-PROBLEM_TYPE_BASE = "https://github.com/snip-project/snip/blob/main/docs/api.md#"
 log = logging.getLogger("snip.errors")
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+# Every kind of error snip answers with, documented at <SNIP_BASE_URL>/docs/errors#<kind>
+# (served by snip itself, so the `type` URL always resolves) and in docs/api.md.
+# A kind missing here gets the type "about:blank": nothing beyond the status code.
+ERROR_TYPES: dict[str, tuple[int, str]] = {
+    "validation-error": (422, "A field is missing or wrong; `errors` names each one and why."),
+    "bad-request": (400, "The request cannot be read, e.g. a body that is not JSON."),
+    "unauthorized": (401, "No API key, a malformed Authorization header, or an unknown or "
+                     "revoked key."),
+    "forbidden": (403, "The API key lacks the scope this operation needs."),
+    "not-found": (404, "No link with that slug, or no such path."),
+    "method-not-allowed": (405, "The path does not take this method; see the Allow header."),
+    "conflict": (409, "The request conflicts with what is stored."),
+    "slug-taken": (409, "Someone has that slug, or had it: deleted slugs are never reused."),
+    "gone": (410, "The link expired, was deleted, or used up its max_clicks."),
+    "deleted": (410, "The link was deleted; its slug stays reserved."),
+    "too-many-requests": (429, "A rate limit; wait Retry-After seconds."),
+    "internal-server-error": (500, "A bug; the request id finds it in the server's logs."),
+    "unavailable": (503, "A temporary failure; retry."),
+    "slug-exhausted": (503, "Five random slugs in a row were taken; retry."),
+    "database-unavailable": (503, "The database does not answer; retry after Retry-After "
+                             "seconds."),
+}  # fmt: skip
 
 
 SERVICE_STATUS: dict[type[ServiceError], int] = {
@@ -88,11 +111,18 @@ def field_errors(messages: Any, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
+def problem_type(kind: str) -> str:
+    """The URL documenting ``kind`` (RFC 9457 ``type``), or about:blank when it has none."""
+    if kind not in ERROR_TYPES:
+        return "about:blank"
+    return f"{state().settings.base_url}/docs/errors#{kind}"
+
+
 def problem_response(exc: HTTPException):
     status = exc.code or 500
     kind = getattr(exc, "kind", None) or (exc.name or "error").lower().replace(" ", "-")
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + kind,
+        "type": problem_type(kind),
         "title": exc.name,
         "status": status,
         "detail": exc.description,
@@ -105,12 +135,12 @@ def problem_response(exc: HTTPException):
         errors = field_errors(messages)
         body["detail"] = "The request has invalid fields; see errors."
         kind = "validation-error"
-        body["type"] = PROBLEM_TYPE_BASE + kind
+        body["type"] = problem_type(kind)
     if errors:
         body["errors"] = errors
     response = jsonify(body)
     response.status_code = status
-    response.content_type = "application/problem+json"
+    response.content_type = PROBLEM_CONTENT_TYPE
     headers = dict(exc.get_response().headers) if status in {401, 405} else {}
     headers.update(getattr(exc, "extra_headers", {}))
     for name in ("WWW-Authenticate", "Allow", "Retry-After"):

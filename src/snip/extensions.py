@@ -9,11 +9,11 @@ from __future__ import annotations
 from flask import request
 from flask_limiter import Limiter
 from flask_migrate import Migrate
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from snip.api.spec import SnipApi
 from snip.net import client_address
 
 # Named constraints make Alembic migrations identical on PostgreSQL and SQLite.
@@ -32,7 +32,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-api = Api()
+api = SnipApi()
 # Limits are declared per route (writes only): the redirect path stays unlimited.
 limiter = Limiter(key_func=client_address, headers_enabled=True, swallow_errors=True)
 

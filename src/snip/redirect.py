@@ -20,7 +20,7 @@ from snip.extensions import db
 from snip.models import Link
 from snip.net import is_bot, referrer_host
 from snip.state import state
-from snip.validation import SLUG_PATTERN
+from snip.validation import is_slug
 
 bp = Blueprint("redirect", __name__)
 
@@ -62,7 +62,7 @@ def gone(slug: str, why: str) -> Problem:
 
 @bp.route("/<slug>", methods=["GET", "HEAD"])
 def follow(slug: str):
-    if not SLUG_PATTERN.match(slug):  # cannot exist: spare the cache and the database
+    if not is_slug(slug):  # cannot exist: spare the cache and the database
         metrics.REDIRECTS.labels("404").inc()
         raise Problem(404, f"no link with slug '{slug}'", kind="not-found")
     snip = state()

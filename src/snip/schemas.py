@@ -1,37 +1,124 @@
-"""Request and response shapes of API v1 (marshmallow; also drive the OpenAPI document)."""
+"""Request and response shapes of API v1 (marshmallow; also drive the OpenAPI document).
+
+Every rule a request must follow is in the document too (patterns, lengths, ranges),
+so a request the document calls valid is accepted. Rules that JSON Schema cannot
+state are in the descriptions: an expiry must lie in the future, a stats range runs
+forwards and covers at most 366 days, a URL must not point at a blocked host or at
+snip itself.
+"""
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from snip.config import REDIRECT_STATUSES
-from snip.services.stats import FIRST_DAY, LAST_DAY
-
-TAG = validate.Regexp(
-    r"^[a-z0-9][a-z0-9_-]{0,31}$", error="tags are 1-32 characters: a-z, 0-9, '-', '_'"
+from snip.services.stats import FIRST_DAY, LAST_DAY, MAX_STATS_DAYS
+from snip.validation import (
+    MAX_URL_LENGTH,
+    SLUG_RULE,
+    SLUG_SCHEMA_PATTERN_UNRESERVED,
+    URL_SCHEMA_PATTERN,
 )
+
+
+class FullMatch(validate.Regexp):
+    """Regexp that must match the whole value (``$`` alone lets a trailing newline in)."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+class StrictBoolean(fields.Boolean):
+    """Only JSON true and false: not "yes", 1 or "on"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+TAG = FullMatch(r"^[a-z0-9][a-z0-9_-]{0,31}$", error="tags are 1-32 characters: a-z, 0-9, '-', '_'")
 MAX_TAGS = 10
+MAX_CLICKS = 1_000_000_000
 REUSE_EXCLUDES = ("slug", "expires_at", "max_clicks", "redirect_status", "tags")
+DATETIME_ERROR = "must be an ISO 8601 date-time with a time zone, like 2026-12-31T23:59:00Z"
+DATE_ERROR = "must be a date like 2026-12-31"
+# Years 0000-8999 (an expiry is before the year 9000) and 2000-9998 (stats days).
+EXPIRY_PATTERN = r"^[0-8][0-9]{3}-"
+STATS_DAY_PATTERN = r"^(?:[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
+URL_DESCRIPTION = (
+    "http(s) URL to redirect to, at most 2048 characters. Unicode host names and paths are "
+    "accepted too; refused: other schemes, spaces, control or invisible characters, "
+    "backslashes, a user name or password, hosts blocked on this server, and snip itself."
+)
+
+
+def url_field(**kwargs) -> fields.String:
+    return fields.String(
+        validate=[
+            validate.Length(min=1, error="URL is empty"),
+            validate.Length(max=MAX_URL_LENGTH, error="URL is too long; the limit is {max}"),
+        ],
+        metadata={"description": URL_DESCRIPTION, "pattern": URL_SCHEMA_PATTERN},
+        **kwargs,
+    )
+
+
+def expiry_field(description: str) -> fields.AwareDateTime:
+    return fields.AwareDateTime(
+        allow_none=True,
+        error_messages={"invalid": DATETIME_ERROR, "invalid_awareness": DATETIME_ERROR},
+        metadata={"description": description, "pattern": EXPIRY_PATTERN},
+    )
+
+
+def tags_field() -> fields.List:
+    return fields.List(
+        fields.String(validate=TAG, metadata={"pattern": TAG.regex.pattern}),
+        validate=validate.Length(max=MAX_TAGS),
+    )
+
+
+def max_clicks_field(**metadata) -> fields.Integer:
+    return fields.Integer(
+        strict=True,  # 1.5 is refused, not truncated to 1
+        allow_none=True,
+        validate=validate.Range(min=1, max=MAX_CLICKS),
+        metadata=metadata,
+    )
+
+
+def redirect_status_field() -> fields.Integer:
+    return fields.Integer(
+        strict=True,
+        validate=validate.OneOf(REDIRECT_STATUSES),
+        metadata={"description": "301, 302, 307 or 308"},
+    )
 
 
 class LinkCreate(Schema):
-    url = fields.String(required=True, metadata={"description": "http(s) URL to redirect to"})
-    slug = fields.String(metadata={"description": "custom slug; random when omitted"})
-    expires_at = fields.AwareDateTime(
-        allow_none=True, metadata={"description": "ISO 8601 with time zone; 410 Gone afterwards"}
+    url = url_field(required=True)
+    slug = fields.String(
+        metadata={
+            "description": f"custom slug, {SLUG_RULE}, not a reserved word "
+            "(api, docs, ...); random when omitted",
+            "pattern": SLUG_SCHEMA_PATTERN_UNRESERVED,
+        }
     )
-    max_clicks = fields.Integer(
-        allow_none=True,
-        validate=validate.Range(min=1, max=1_000_000_000),
-        metadata={"description": "redirects allowed before the link answers 410"},
+    expires_at = expiry_field(
+        "ISO 8601 with time zone, in the future and before the year 9000; 410 Gone afterwards"
     )
-    redirect_status = fields.Integer(
-        validate=validate.OneOf(REDIRECT_STATUSES), metadata={"description": "301, 302, 307 or 308"}
-    )
-    tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=MAX_TAGS))
-    reuse = fields.Boolean(
+    max_clicks = max_clicks_field(description="redirects allowed before the link answers 410")
+    redirect_status = redirect_status_field()
+    tags = tags_field()
+    reuse = StrictBoolean(
         load_default=False,
-        metadata={"description": "return the existing live link for this URL instead of a new one"},
+        metadata={
+            "description": "return the existing live link for this URL instead of a new one; "
+            "cannot be combined with the other options"
+        },
     )
 
     @validates_schema
@@ -46,13 +133,21 @@ class LinkCreate(Schema):
 
 
 class LinkUpdate(Schema):
-    url = fields.String()
-    expires_at = fields.AwareDateTime(
-        allow_none=True, metadata={"description": "null makes the link permanent"}
-    )
-    max_clicks = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=1_000_000_000))
-    redirect_status = fields.Integer(validate=validate.OneOf(REDIRECT_STATUSES))
-    tags = fields.List(fields.String(validate=TAG), validate=validate.Length(max=MAX_TAGS))
+    url = url_field()
+    expires_at = expiry_field("null makes the link permanent; else in the future")
+    max_clicks = max_clicks_field()
+    redirect_status = redirect_status_field()
+    tags = tags_field()
+
+    @pre_load
+    def slug_cannot_change(self, data, **kwargs):
+        if isinstance(data, dict) and "slug" in data:
+            raise ValidationError(
+                "a slug cannot change (printed links would break); "
+                "create a new link with the slug you want and delete this one",
+                "slug",
+            )
+        return data
 
 
 class LinkOut(Schema):
@@ -68,13 +163,13 @@ class LinkOut(Schema):
 
 
 class LinkListQuery(Schema):
-    tag = fields.String(validate=TAG)
+    tag = fields.String(validate=TAG, metadata={"pattern": TAG.regex.pattern})
     q = fields.String(
         validate=[
             validate.Length(min=1, max=200),
-            validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters"),
+            FullMatch(r"^[^\x00-\x1f\x7f]*$", error="must not contain control characters"),
         ],
-        metadata={"description": "text in slug or URL"},
+        metadata={"description": "text in slug or URL", "pattern": r"^[^\x00-\x1f\x7f]*$"},
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.Integer(
@@ -88,16 +183,22 @@ class LinkPage(Schema):
     next_cursor = fields.Integer(allow_none=True)
 
 
+def stats_day(description: str, **kwargs) -> fields.Date:
+    return fields.Date(
+        **kwargs,
+        validate=validate.Range(min=FIRST_DAY, max=LAST_DAY),
+        error_messages={"invalid": DATE_ERROR},
+        metadata={"description": description, "pattern": STATS_DAY_PATTERN},
+    )
+
+
 class StatsQuery(Schema):
-    from_ = fields.Date(
+    from_ = stats_day(
+        f"first day (UTC), 2000-01-01 or later, default 30 days before 'to'; "
+        f"not after 'to' and at most {MAX_STATS_DAYS} days before it",
         data_key="from",
-        validate=validate.Range(min=FIRST_DAY, max=LAST_DAY),
-        metadata={"description": "first day (UTC), default 30 days before 'to'"},
     )
-    to = fields.Date(
-        validate=validate.Range(min=FIRST_DAY, max=LAST_DAY),
-        metadata={"description": "last day (UTC), default today"},
-    )
+    to = stats_day("last day (UTC), 9998-12-31 or earlier, default today")
 
 
 class DayStats(Schema):

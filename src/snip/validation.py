@@ -4,9 +4,14 @@ Only http and https targets are accepted: javascript:, data:, vbscript:, file:
 and every other scheme are refused, as are control and invisible characters,
 backslashes (browsers read them as '/'), credentials in the URL (a phishing
 trick: http://bank.example@evil.example), links back to snip itself (redirect
-loops) and hosts on the operator's block list. Host names are compared in their
-IDNA (punycode) form and IP addresses in canonical form, so a look-alike
-spelling (fullwidth letters, a soft hyphen, 127.1) cannot slip past a rule.
+loops) and hosts on the operator's block list. Host names are compared the way
+browsers read them (UTS 46 mapping, then IDNA 2008 A-labels) and IP addresses in
+canonical form, so a look-alike spelling (fullwidth letters, 'ß', an ideographic
+full stop, a trailing dot, 127.1) cannot slip past a rule.
+
+Patterns are matched with ``fullmatch``: ``$`` alone would accept a trailing newline.
+The ``*_SCHEMA_PATTERN`` strings are the same rules for the OpenAPI document
+(ECMA-262 regular expressions, which have no ``\\Z``).
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ import socket
 import unicodedata
 from urllib.parse import urlsplit
 
+import idna
+
 MAX_URL_LENGTH = 2048  # what every mainstream browser and proxy handles
-SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$")
+SLUG_SCHEMA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$"
+SLUG_PATTERN = re.compile(SLUG_SCHEMA_PATTERN)
 SLUG_RULE = "3-64 characters: letters, digits, '-' and '_', starting with a letter or digit"
 RESERVED_SLUGS = frozenset(
     {"api", "docs", "healthz", "readyz", "metrics", "static", "openapi", "admin", "login",
@@ -26,27 +34,66 @@ RESERVED_SLUGS = frozenset(
 )  # fmt: skip
 CONTROL = re.compile(r"[\x00-\x20\x7f]")
 INVISIBLE_CATEGORIES = {"Zs", "Zl", "Zp", "Cc", "Cf", "Cs"}  # spaces, format marks, surrogates
+ASCII_LABEL = re.compile(r"[a-z0-9_-]{1,63}")  # letters, digits, hyphen; '_' as browsers allow
+
+
+def is_slug(value: str) -> bool:
+    return SLUG_PATTERN.fullmatch(value) is not None
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in word)
+
+
+# The slug rule with the reserved words left out (case-insensitively), for the spec.
+SLUG_SCHEMA_PATTERN_UNRESERVED = (
+    "^(?!(?:"
+    + "|".join(_any_case(w) for w in sorted(RESERVED_SLUGS))
+    + ")$)"
+    + SLUG_SCHEMA_PATTERN[1:]
+)
+# The ASCII form of the URLs snip accepts: http(s), a host of letters, digits, '-' and
+# '_' labels, an optional port, then any printable ASCII but the backslash. Unicode
+# host names and paths (IRIs) are accepted too, by the same rules.
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_LABEL = r"[A-Za-z0-9_-]{1,63}"
+URL_SCHEMA_PATTERN = (
+    rf"^[Hh][Tt][Tt][Pp][Ss]?://{_LABEL}(?:\.{_LABEL})*\.?(?::{_PORT})?(?:[/?#][!-\[\]-~]*)?$"
+)
 
 
 def canonical_host(host: str) -> str | None:
     """The host as a rule must see it: IDNA A-label, or a canonical IP; None if invalid."""
-    host = host.lower().rstrip(".")
+    host = host.lower()
     try:
         address = ipaddress.ip_address(host.strip("[]"))
         return str(getattr(address, "ipv4_mapped", None) or address)  # ::ffff:127.0.0.1 too
     except ValueError:
         pass
     try:
+        # UTS 46, as browsers do: fullwidth letters fold, 'ß' stays (non-transitional),
+        # and the full stops U+3002, U+FF0E and U+FF61 become '.'. Only then is a trailing dot
+        # (the same host to DNS and browsers) dropped.
+        host = idna.uts46_remap(host, std3_rules=False, transitional=False).rstrip(".")
+    except (idna.IDNAError, UnicodeError):
+        return None
+    try:
         # Legacy IPv4 spellings browsers still accept: 127.1, 2130706433, 0x7f.1
         return socket.inet_ntoa(socket.inet_aton(host))
-    except OSError:
+    except (OSError, ValueError):
         pass
-    try:
-        # Python's IDNA codec applies nameprep: fullwidth letters fold, soft hyphens
-        # and zero-width characters vanish, and '。' separates labels like '.'.
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
+    labels = []
+    for label in host.split("."):
+        if label.isascii():
+            if not ASCII_LABEL.fullmatch(label):
+                return None
+            labels.append(label)
+            continue
+        try:
+            labels.append(idna.alabel(label).decode("ascii"))
+        except (idna.IDNAError, UnicodeError):
+            return None
+    return ".".join(labels)
 
 
 def url_problem(url: str, own_host: str, blocked_hosts: tuple[str, ...]) -> str | None:
@@ -88,7 +135,7 @@ def url_problem(url: str, own_host: str, blocked_hosts: tuple[str, ...]) -> str 
 
 
 def slug_problem(slug: str) -> str | None:
-    if not SLUG_PATTERN.match(slug):
+    if not is_slug(slug):
         return f"slug must be {SLUG_RULE}"
     if slug.lower() in RESERVED_SLUGS:
         return f"slug '{slug}' is reserved"

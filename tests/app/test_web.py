@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from openapi_spec_validator import validate
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "snip"
 
 
 def test_openapi_document_is_valid_and_lists_the_api(client):
@@ -49,3 +52,51 @@ def test_wrong_method_is_405_problem(client):
 def test_an_unsafe_request_id_is_replaced(client):
     response = client.get("/healthz", headers={"X-Request-ID": "bad id; with <html> chars"})
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+def test_every_error_response_in_the_document_is_problem_json(client):
+    spec = client.get("/openapi.json").get_json()
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "instance", "request_id"} <= set(
+        problem["required"]
+    )
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "patch", "delete", "put", "head"}:
+                continue
+            errors = {s: r for s, r in operation["responses"].items() if not s.startswith("2")}
+            assert {"401", "403", "503", "default"} <= set(errors), f"{method} {path}"
+            for status, response in errors.items():
+                name = response["$ref"].rsplit("/", 1)[1]
+                content = spec["components"]["responses"][name]["content"]
+                assert list(content) == ["application/problem+json"], f"{method} {path} {status}"
+                assert content["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
+
+
+def test_swagger_ui_is_current(client):
+    # swagger-ui-bundle shipped Swagger UI 4.15 (2023); the docs page now uses 5.x.
+    version = client.get("/static/swagger-ui/VERSION").get_data(as_text=True).strip()
+    assert int(version.lstrip("v").split(".")[0]) >= 5, version
+    bundle = client.get("/static/swagger-ui/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and b"SwaggerUIBundle" in bundle.get_data()
+
+
+def test_an_error_type_url_resolves_to_its_explanation_on_this_server(client):
+    body = client.get("/api/v1/links").get_json()  # no key: 401
+    base, _, anchor = body["type"].partition("#")
+    assert base == "http://127.0.0.1:8000/docs/errors" and anchor == "unauthorized"
+    page = client.get("/docs/errors")
+    assert page.status_code == 200
+    assert f'id="{anchor}"' in page.get_data(as_text=True)
+
+
+def test_every_error_kind_in_the_code_is_documented():
+    from snip.errors import ERROR_TYPES
+
+    source = "\n".join(p.read_text() for p in SRC.rglob("*.py"))
+    kinds = set(re.findall(r'kind\s*=\s*"([a-z-]+)"', source))
+    assert kinds, "no kinds found: the pattern is out of date"
+    assert kinds <= set(ERROR_TYPES), kinds - set(ERROR_TYPES)
+    api_md = (SRC.parents[1] / "docs" / "api.md").read_text()
+    documented = set(re.findall(r'<a id="([a-z-]+)"></a>', api_md))
+    assert documented == set(ERROR_TYPES)

@@ -11,6 +11,7 @@ from flask import g, request
 from flask_smorest import Blueprint
 
 from snip import metrics
+from snip.api.spec import errors
 from snip.auth import anonymous_create_allowed, hash_key, require
 from snip.extensions import limiter
 from snip.models import Link, as_utc
@@ -26,9 +27,15 @@ from snip.schemas import (
 )
 from snip.services import links, stats
 from snip.services.actor import Actor
+from snip.services.errors import Invalid
 from snip.state import state
 
 blp = Blueprint("links", __name__, url_prefix="/api/v1/links", description="Short links")
+# Statuses every operation can answer (422 is added by each @blp.arguments): no or a bad
+# key, a key without the scope, the database down. Writes also read a JSON body that can
+# be malformed (400) or too large (413), and are rate limited (429).
+READ_ERRORS = (401, 403, 503)
+WRITE_ERRORS = (*READ_ERRORS, 400, 413, 429)
 
 
 def write_limit() -> str:
@@ -67,6 +74,7 @@ def link_view(link: Link) -> dict:
 @blp.arguments(LinkCreate)
 @blp.response(201, LinkOut)
 @blp.alt_response(200, schema=LinkOut, description="an existing link was reused")
+@errors(blp, *WRITE_ERRORS, 409)
 def create_link(data):
     """Create a short link (or reuse the live one for the same URL)."""
     link, created = links.create_link(**data, actor=actor())
@@ -78,6 +86,7 @@ def create_link(data):
 @require("read")
 @blp.arguments(LinkListQuery, location="query")
 @blp.response(200, LinkPage)
+@errors(blp, *READ_ERRORS)
 def list_links(query):
     """List live links, newest first; follow next_cursor for the next page."""
     page = links.list_links(**query, actor=actor())
@@ -87,6 +96,7 @@ def list_links(query):
 @blp.route("/<slug>", methods=["GET"])
 @require("read")
 @blp.response(200, LinkOut)
+@errors(blp, *READ_ERRORS, 404, 410)
 def get_link(slug):
     """Read one link."""
     return link_view(links.get_link(slug, actor=actor()))
@@ -98,8 +108,12 @@ def get_link(slug):
 @require("write")
 @blp.arguments(LinkUpdate)
 @blp.response(200, LinkOut)
+@errors(blp, *WRITE_ERRORS, 404, 410)
 def update_link(changes, slug):
     """Change a link; every worker follows the change within SNIP_LOCAL_CACHE_TTL_SECONDS."""
+    if not request.is_json or not request.get_data():
+        # webargs reads a missing or non-JSON body as {}: a no-op that looks like success.
+        raise Invalid("body", "send a JSON object with the fields to change")
     return link_view(links.update_link(slug, changes, actor=actor()))
 
 
@@ -108,6 +122,7 @@ def update_link(changes, slug):
 @limiter.limit(write_limit, on_breach=lambda _: metrics.RATE_LIMITED.inc())
 @require("write")
 @blp.response(204)
+@errors(blp, *READ_ERRORS, 404, 410, 429)
 def delete_link(slug):
     """Delete a link: it answers 410 Gone from then on and its slug is never reused."""
     links.delete_link(slug, actor=actor())
@@ -117,6 +132,7 @@ def delete_link(slug):
 @require("read")
 @blp.arguments(StatsQuery, location="query")
 @blp.response(200, LinkStats)
+@errors(blp, *READ_ERRORS, 404, 410)
 def link_stats(query, slug):
     """Click statistics: all-time totals, and per day and top referrers for a date range.
 

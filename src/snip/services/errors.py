@@ -10,7 +10,7 @@ from __future__ import annotations
 class ServiceError(Exception):
     """Base class: ``kind`` identifies the error, ``message`` explains it."""
 
-    kind = "error"
+    kind = "internal-server-error"
 
     def __init__(self, message: str, *, kind: str | None = None) -> None:
         super().__init__(message)

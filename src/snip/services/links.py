@@ -25,7 +25,7 @@ from snip.models import ClickStat, Link, Tag, link_tags
 from snip.services.actor import ANONYMOUS, Actor
 from snip.services.errors import Conflict, Gone, Invalid, NotFound, Unavailable
 from snip.state import state
-from snip.validation import SLUG_PATTERN, slug_problem, url_problem
+from snip.validation import is_slug, slug_problem, url_problem
 
 SLUG_ALPHABET = string.ascii_letters + string.digits
 GENERATED_SLUG_LENGTH = 7  # 62**7 = 3.5e12 slugs: collisions stay rare far past 1e6 links
@@ -182,11 +182,7 @@ def create_link(
 def get_link(slug: str, *, actor: Actor = ANONYMOUS) -> Link:
     """The live link with this slug; NotFound, or Gone when it was deleted."""
     # A slug that breaks the rules cannot exist (and may hold bytes PostgreSQL refuses).
-    link = (
-        db.session.scalar(select(Link).where(Link.slug == slug))
-        if SLUG_PATTERN.match(slug)
-        else None
-    )
+    link = db.session.scalar(select(Link).where(Link.slug == slug)) if is_slug(slug) else None
     if link is None:
         raise NotFound(f"no link with slug '{slug}'")
     if link.deleted_at is not None:
