@@ -7,20 +7,34 @@ shows up as a crash-looping pod with a clear log line, not as odd behaviour late
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
+
+from limits import parse_many
 
 from snip.validation import canonical_host
 
 REDIRECT_STATUSES = (301, 302, 307, 308)
-PLACEHOLDER = re.compile(r"change[_-]?me|changethis|placeholder", re.IGNORECASE)
-RATE_LIMIT = re.compile(
-    r"^\s*[1-9]\d*\s*(/|per)\s*([1-9]\d*)?\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE
+# Values shipped as examples (.env.example, k8s/security/secrets.yaml, docs), never secrets.
+PLACEHOLDER = re.compile(
+    r"change[_-]?me|changethis|placeholder|^(your[_-]?)?password$|^<.*>$", re.IGNORECASE
 )
+
+
+def is_loopback(host: str | None) -> bool:
+    """localhost, *.localhost (RFC 6761), 127.0.0.0/8 or ::1: reachable from this machine only."""
+    host = (host or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigError(ValueError):
@@ -94,9 +108,33 @@ def _database_url(env: Mapping[str, str], production: bool) -> str:
         raise ConfigError(
             f"DATABASE_URL must start with postgresql:// or sqlite:// (got scheme {scheme!r})"
         )
-    if production and PLACEHOLDER.search(urlsplit(raw).password or ""):
-        raise ConfigError("DATABASE_URL still holds a placeholder password; set a real secret")
+    if production:
+        _production_database(raw, env)
     return raw
+
+
+def _production_database(url: str, env: Mapping[str, str]) -> None:
+    """PostgreSQL with a real password (or a server only this machine can reach)."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        raise ConfigError(
+            "DATABASE_URL must be PostgreSQL when SNIP_ENV=production "
+            "(SQLite is the one-machine embedded mode)"
+        )
+    query = parse_qs(parts.query)
+    password = (
+        parts.password or next(iter(query.get("password", [])), "") or env.get("PGPASSWORD", "")
+    )
+    if PLACEHOLDER.search(password):
+        raise ConfigError("DATABASE_URL still holds a placeholder password; set a real secret")
+    # No password is only fine where nobody else can connect: a loopback address, a Unix
+    # socket (host in the query, or none at all), or a client certificate.
+    socket = not parts.hostname or any(h.startswith("/") for h in query.get("host", []))
+    if not password and not (socket or is_loopback(parts.hostname) or "sslcert" in query):
+        raise ConfigError(
+            f"DATABASE_URL has no password for host {parts.hostname!r} "
+            "(set one, or use PGPASSWORD); SNIP_ENV=production refuses an unauthenticated database"
+        )
 
 
 def _redis_url(env: Mapping[str, str], production: bool) -> str | None:
@@ -112,6 +150,21 @@ def _redis_url(env: Mapping[str, str], production: bool) -> str | None:
         raise ConfigError(f"REDIS_URL must start with redis:// or rediss:// (got {raw!r})")
     if production and PLACEHOLDER.search(urlsplit(raw).password or ""):
         raise ConfigError("REDIS_URL still holds a placeholder password; set a real secret")
+    return raw
+
+
+def _rate_limit(env: Mapping[str, str]) -> str:
+    """One or more limits, e.g. '60 per minute' or '10/hour;100/day' (limits' syntax)."""
+    raw = env.get("SNIP_RATE_LIMIT_WRITES", "60 per minute").strip()
+    try:
+        limits = parse_many(raw)
+    except ValueError:
+        limits = []
+    if not limits or any(item.amount < 1 for item in limits):
+        raise ConfigError(
+            "SNIP_RATE_LIMIT_WRITES must be one or more limits like '60 per minute' or "
+            f"'10/hour;100/day', each allowing at least 1 (got {raw!r})"
+        )
     return raw
 
 
@@ -131,6 +184,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     parts = urlsplit(base_url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(f"SNIP_BASE_URL must be an http(s) URL with a host (got {base_url!r})")
+    if production and parts.scheme == "http" and not is_loopback(parts.hostname):
+        # Short links travel in emails and QR codes: over http anyone on the path can
+        # rewrite where they lead. Plain http is only for a loopback address.
+        raise ConfigError(
+            f"SNIP_BASE_URL must be https:// when SNIP_ENV=production (got {base_url!r}); "
+            "http:// is allowed only for localhost, *.localhost and loopback addresses"
+        )
 
     status = number(env, "SNIP_DEFAULT_REDIRECT_STATUS", 302, 0, 999)
     if status not in REDIRECT_STATUSES:
@@ -138,9 +198,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308 (got {status})"
         )
 
-    rate = env.get("SNIP_RATE_LIMIT_WRITES", "60 per minute").strip()
-    if not RATE_LIMIT.match(rate):
-        raise ConfigError(f"SNIP_RATE_LIMIT_WRITES must look like '60 per minute' (got {rate!r})")
+    rate = _rate_limit(env)
 
     level = env.get("SNIP_LOG_LEVEL", "INFO").strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

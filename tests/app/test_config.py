@@ -42,6 +42,7 @@ def test_postgres_urls_get_the_psycopg_driver():
         ({"SNIP_TRUSTED_PROXIES": "-2"}, "SNIP_TRUSTED_PROXIES"),
         ({"SNIP_LOG_LEVEL": "LOUD"}, "SNIP_LOG_LEVEL"),
         ({"SNIP_RATE_LIMIT_WRITES": "0 per minute"}, "SNIP_RATE_LIMIT_WRITES"),
+        ({"SNIP_RATE_LIMIT_WRITES": "10/hour;0/day"}, "SNIP_RATE_LIMIT_WRITES"),
         ({"SNIP_LOCAL_CACHE_TTL_SECONDS": "inf"}, "SNIP_LOCAL_CACHE_TTL_SECONDS"),
         ({"SNIP_LOCAL_CACHE_TTL_SECONDS": "nan"}, "SNIP_LOCAL_CACHE_TTL_SECONDS"),
         ({"SNIP_CLICK_BUFFER_SECONDS": "60"}, "SNIP_CLICK_BUFFER_SECONDS"),
@@ -67,6 +68,30 @@ def test_production_accepts_a_complete_configuration():
 
 
 @pytest.mark.parametrize(
+    "change",
+    [
+        # loopback is reachable from this machine only: plain http and trust auth are fine
+        {"SNIP_BASE_URL": "http://127.0.0.1:8000"},
+        {"SNIP_BASE_URL": "http://localhost:8000"},
+        {"SNIP_BASE_URL": "http://snip.localhost"},
+        {"SNIP_BASE_URL": "http://[::1]:8000"},
+        {"DATABASE_URL": "postgresql://snip@127.0.0.1:5432/snip"},
+        {"DATABASE_URL": "postgresql:///snip?host=/var/run/postgresql"},
+        # the password may come from libpq's environment instead of the URL
+        {"DATABASE_URL": "postgresql://snip@db:5432/snip", "PGPASSWORD": "s3cret"},
+        {"DATABASE_URL": "postgresql://snip@db/snip?sslcert=/etc/snip/client.crt"},
+    ],
+)
+def test_production_allows_what_only_this_machine_can_reach(change):
+    assert load_settings({**PRODUCTION, **change}).production
+
+
+def test_several_write_limits_are_accepted():
+    # issue 12: the documented Flask-Limiter syntax, several limits at once
+    assert load_settings({"SNIP_RATE_LIMIT_WRITES": "10/hour;100/day"}).rate_limit_writes
+
+
+@pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"DATABASE_URL": ""}, "DATABASE_URL is required"),
@@ -74,9 +99,20 @@ def test_production_accepts_a_complete_configuration():
         ({"SNIP_BASE_URL": ""}, "SNIP_BASE_URL is required"),
         ({"DATABASE_URL": "postgresql://u:CHANGE_ME@db/snip"}, "placeholder"),
         ({"REDIS_URL": "redis://:changeme@r:6379/0"}, "placeholder"),
+        # issue 13: weak settings production used to accept
+        (
+            {"DATABASE_URL": "postgresql://snip:PASSWORD@127.0.0.1:5432/snip"},
+            "DATABASE_URL .*placeholder",
+        ),
+        ({"DATABASE_URL": "postgresql://snip@db:5432/snip"}, "DATABASE_URL has no password"),
+        ({"DATABASE_URL": "postgresql://snip:@db:5432/snip"}, "DATABASE_URL has no password"),
+        ({"DATABASE_URL": "sqlite:////var/lib/snip/snip.db"}, "DATABASE_URL must be PostgreSQL"),
+        ({"SNIP_BASE_URL": "http://s.example"}, "SNIP_BASE_URL must be https://"),
+        ({"SNIP_BASE_URL": "http://127.0.0.1.nip.io"}, "SNIP_BASE_URL must be https://"),
+        ({"SNIP_BASE_URL": "http://localhost.evil.example"}, "SNIP_BASE_URL must be https://"),
     ],
 )
-def test_production_refuses_missing_or_placeholder_settings(change, message):
+def test_production_refuses_missing_placeholder_or_weak_settings(change, message):
     with pytest.raises(ConfigError, match=message):
         load_settings({**PRODUCTION, **change})
 
@@ -101,6 +137,19 @@ def test_gunicorn_refuses_to_start_and_names_the_variable():
     result = start_gunicorn(SNIP_DEFAULT_REDIRECT_STATUS="303")
     assert result.returncode != 0
     assert "SNIP_DEFAULT_REDIRECT_STATUS must be one of 301, 302, 307, 308" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"SNIP_BASE_URL": "http://s.example"}, "SNIP_BASE_URL must be https://"),
+        ({"DATABASE_URL": "postgresql://snip:PASSWORD@db/snip"}, "DATABASE_URL still holds"),
+    ],
+)
+def test_gunicorn_refuses_weak_production_settings(change, message):
+    result = start_gunicorn(**{**PRODUCTION, **change})
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_gunicorn_names_a_bad_worker_count():
