@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def configure(app: Flask, settings: Settings) -> None:
+    from snip.extensions import limiter_config
     from snip.logs import configure_logging
 
     configure_logging(settings.log_level, json_lines=settings.production)
@@ -43,8 +44,7 @@ def configure(app: Flask, settings: Settings) -> None:
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
-        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
-        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
+        **limiter_config(settings.redis_url, settings.database_url, app.instance_path),
         API_TITLE="snip",
         API_VERSION=__version__,
         OPENAPI_VERSION="3.0.3",

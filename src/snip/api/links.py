@@ -10,12 +10,10 @@ from __future__ import annotations
 from flask import g, request
 from flask_smorest import Blueprint
 
-from snip import metrics
 from snip.api.spec import errors
-from snip.auth import anonymous_create_allowed, hash_key, require
-from snip.extensions import limiter
+from snip.auth import anonymous_create_allowed, require
+from snip.extensions import limit_writes
 from snip.models import Link, as_utc
-from snip.net import client_address
 from snip.schemas import (
     LinkCreate,
     LinkListQuery,
@@ -28,7 +26,6 @@ from snip.schemas import (
 from snip.services import links, stats
 from snip.services.actor import Actor
 from snip.services.errors import Invalid
-from snip.state import state
 
 blp = Blueprint("links", __name__, url_prefix="/api/v1/links", description="Short links")
 # Statuses every operation can answer (422 is added by each @blp.arguments): no or a bad
@@ -36,16 +33,6 @@ blp = Blueprint("links", __name__, url_prefix="/api/v1/links", description="Shor
 # be malformed (400) or too large (413), and are rate limited (429).
 READ_ERRORS = (401, 403, 503)
 WRITE_ERRORS = (*READ_ERRORS, 400, 413, 429)
-
-
-def write_limit() -> str:
-    return state().settings.rate_limit_writes
-
-
-def api_key_bucket() -> str:
-    """Rate-limit bucket of the caller's key (hashed; the key never reaches Redis)."""
-    token = request.headers.get("Authorization", "").partition(" ")[2].strip()
-    return "key:" + hash_key(token)[:16] if token else "anonymous:" + client_address()
 
 
 def actor() -> Actor:
@@ -68,8 +55,7 @@ def link_view(link: Link) -> dict:
 
 
 @blp.route("", methods=["POST"])
-@limiter.limit(write_limit, key_func=api_key_bucket, on_breach=lambda _: metrics.RATE_LIMITED.inc())
-@limiter.limit(write_limit, on_breach=lambda _: metrics.RATE_LIMITED.inc())
+@limit_writes
 @require("write", anonymous_allowed=anonymous_create_allowed)
 @blp.arguments(LinkCreate)
 @blp.response(201, LinkOut)
@@ -103,8 +89,7 @@ def get_link(slug):
 
 
 @blp.route("/<slug>", methods=["PATCH"])
-@limiter.limit(write_limit, key_func=api_key_bucket, on_breach=lambda _: metrics.RATE_LIMITED.inc())
-@limiter.limit(write_limit, on_breach=lambda _: metrics.RATE_LIMITED.inc())
+@limit_writes
 @require("write")
 @blp.arguments(LinkUpdate)
 @blp.response(200, LinkOut)
@@ -118,8 +103,7 @@ def update_link(changes, slug):
 
 
 @blp.route("/<slug>", methods=["DELETE"])
-@limiter.limit(write_limit, key_func=api_key_bucket, on_breach=lambda _: metrics.RATE_LIMITED.inc())
-@limiter.limit(write_limit, on_breach=lambda _: metrics.RATE_LIMITED.inc())
+@limit_writes
 @require("write")
 @blp.response(204)
 @errors(blp, *READ_ERRORS, 404, 410, 429)
