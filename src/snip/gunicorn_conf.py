@@ -23,6 +23,9 @@ load_dotenv_file()
 try:
     _settings = load_settings()
     _port = number(os.environ, "PORT", 8000, 1, 65535)
+    # /metrics on its own port (0: on PORT, as in development): the public Service
+    # never exposes it, whatever the ingress controller (src/snip/metrics.py).
+    _metrics_port = number(os.environ, "METRICS_PORT", 0, 0, 65535)
     _workers = number(os.environ, "WEB_CONCURRENCY", 2, 1, 64)
 except ConfigError as _exc:
     # Stop here, before forking workers, with the variable named.
@@ -30,7 +33,7 @@ except ConfigError as _exc:
     sys.exit(2)
 
 _host = os.environ.get("SNIP_BIND_HOST") or ("0.0.0.0" if _settings.production else "127.0.0.1")
-bind = f"{_host}:{_port}"
+bind = [f"{_host}:{_port}"] + ([f"{_host}:{_metrics_port}"] if _metrics_port else [])
 workers = _workers
 worker_class = "sync"
 timeout = 30

@@ -1,5 +1,11 @@
 """Prometheus metrics, correct when gunicorn runs several worker processes.
 
+With METRICS_PORT set, gunicorn also listens there and /metrics answers only on
+that port (404 on the application's port): the public Service and any Ingress,
+Gateway or load balancer in front of it never reach the metrics, whatever the
+controller. The port a request arrived on is the socket's own (SERVER_PORT before
+ProxyFix, which would take it from X-Forwarded-Host).
+
 Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set (see gunicorn_conf.py) and each
 worker writes its counters to files there; /metrics sums them. Values that live
 in Redis or the database (click backlog, dependency status) are read at scrape
@@ -11,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, abort, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -120,8 +126,16 @@ def register_metrics(app: Flask) -> None:
         return response
 
 
+def arrival_port() -> str:
+    environ = request.environ
+    return str(environ.get("werkzeug.proxy_fix.orig", environ).get("SERVER_PORT", ""))
+
+
 @bp.get("/metrics")
 def scrape() -> Response:
+    metrics_port = os.environ.get("METRICS_PORT", "0").strip() or "0"
+    if metrics_port != "0" and arrival_port() != metrics_port:
+        abort(404)
     registry = REGISTRY  # a single process (flask run, in-process tests)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

@@ -283,7 +283,7 @@ def test_the_api_rolls_out_without_losing_capacity(root: Rendering) -> None:
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert {v["mountPath"] for v in c["volumeMounts"]} == {"/tmp"}
     annotations = spec["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/port"] == "8000"
+    assert annotations["prometheus.io/port"] == "8081"  # the metrics port
     assert annotations["prometheus.io/path"] == "/metrics"
 
 
@@ -432,3 +432,29 @@ def test_databases_restart_without_a_registry_and_are_protected_from_drains(rend
         assert shm, f"{name}: no /dev/shm for PostgreSQL"
         volume = next(v for v in spec["volumes"] if v["name"] == shm[0]["name"])
         assert volume["emptyDir"]["medium"] == "Memory"
+
+
+def test_metrics_live_on_a_port_no_public_service_exposes(renderings):
+    """Issue 9: /metrics was kept off the internet only by an ingress-nginx annotation."""
+    for name, r in renderings.items():
+        api = r.find("Deployment", "snip-api")
+        (container,) = pod_template(api)["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        config = r.find("ConfigMap", "snip-config")["data"]
+        assert int(config["METRICS_PORT"]) == ports["metrics"] != ports["http"], name
+        for svc in [o for o in r.objects if o["kind"] == "Service"]:
+            if svc["spec"].get("selector", {}).get("app.kubernetes.io/component") == "api":
+                exposed = {p["targetPort"] for p in svc["spec"]["ports"]}
+                assert exposed <= {"http", ports["http"]}, f"{name} {ident(svc)}: {exposed}"
+
+
+def test_the_gateway_api_route_serves_the_base_url_host_and_never_the_metrics_port(renderings):
+    routes = {n: r for n, r in renderings.items() if n.endswith("+gateway-api")}
+    assert routes, "the gateway-api component is not rendered"
+    for name, r in routes.items():
+        route = r.find("HTTPRoute", "snip")
+        base_url = r.find("ConfigMap", "snip-config")["data"]["SNIP_BASE_URL"]
+        host = base_url.split("://", 1)[1].split("/")[0]
+        assert name.startswith("k8s/overlays/local") or route["spec"]["hostnames"] == [host]
+        backends = [b for rule in route["spec"]["rules"] for b in rule["backendRefs"]]
+        assert backends == [{"name": "snip-api", "port": 8000}], name

@@ -22,7 +22,7 @@ COMPONENT = "app.kubernetes.io/component"
 
 # (client component, server component, port): the paths monitoring needs.
 PATHS = [
-    ("prometheus", "api", 8000),
+    ("prometheus", "api", 8081),
     ("prometheus", "postgres-exporter", 9187),
     ("prometheus", "redis-exporter", 9121),
     ("prometheus", "pushgateway", 9091),
