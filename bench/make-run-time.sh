@@ -9,8 +9,8 @@ Usage: bench/make-run-time.sh [--cold] [REPOSITORY]
 
 Clone REPOSITORY (default: this checkout) into a temporary folder, run `make run` there
 on a free port and print the seconds until http://127.0.0.1:PORT/healthz answers.
-  --cold   no pip cache (PIP_NO_CACHE_DIR=1): every package is downloaded, as on a
-           machine that never installed snip before
+  --cold   no pip or uv cache (PIP_NO_CACHE_DIR=1, UV_NO_CACHE=1): every package is
+           downloaded, as on a machine that never installed snip before
 
 Exit codes: 0 measured; 1 `make run` failed or did not answer within 180 s.
 EOF
@@ -34,7 +34,7 @@ trap cleanup EXIT
 
 start="$(date +%s.%N)"
 git clone --quiet "${source_repo}" "${work}/snip"
-if ((cold)); then export PIP_NO_CACHE_DIR=1; fi
+if ((cold)); then export PIP_NO_CACHE_DIR=1 UV_NO_CACHE=1; fi
 (cd "${work}/snip" && PORT="${port}" exec setsid make run >"${work}/run.log" 2>&1) &
 pid=$!
 deadline=$((SECONDS + 180))
@@ -48,6 +48,6 @@ until curl -fsS -o /dev/null "http://127.0.0.1:${port}/healthz" 2>/dev/null; do
 done
 end="$(date +%s.%N)"
 # The machine's load matters on 2 cores: say it next to the number.
-printf 'make run answered /healthz %s s after git clone (%s pip cache; load average %s)\n' \
+printf 'make run answered /healthz %s s after git clone (%s package caches; load average %s)\n' \
   "$(python3 -c "print(round(${end} - ${start}, 1))")" "$( ((cold)) && echo without || echo with)" \
   "$(cut -d' ' -f1 /proc/loadavg)"
