@@ -15,6 +15,14 @@ source "${SCRIPT_DIR}/../lib/pg.sh"
 # shellcheck source=scripts/lib/kube.sh
 source "${SCRIPT_DIR}/../lib/kube.sh"
 
+# Point-in-time recovery (base backup + WAL archive) is its own script; this one
+# keeps the logical-dump restores and hands the other kind over.
+for arg in "$@"; do
+  case "${arg}" in
+    --to-time | --to-latest) exec "${SCRIPT_DIR}/pitr-restore.sh" "$@" ;;
+  esac
+done
+
 SNIP_RESTART_DEPLOYMENTS="${SNIP_RESTART_DEPLOYMENTS:-snip-api snip-flusher}"
 readonly EX_REFUSED=2 # target exists, confirmation missing
 readonly EX_BAD_BACKUP=3 # corrupted, truncated or incomplete backup
@@ -22,6 +30,9 @@ readonly EX_BAD_BACKUP=3 # corrupted, truncated or incomplete backup
 usage() {
   cat <<'EOF'
 Usage: scripts/backup/dr-restore.sh [options]
+       scripts/backup/dr-restore.sh --to-time '<ISO 8601>' | --to-latest [options]
+           point-in-time recovery from the pgBackRest repository (object storage) into
+           a NEW data directory, verified: see scripts/backup/pitr-restore.sh --help
 
 Restore the latest (or a chosen) backup made by db-backup.sh into a new database on the
 server DATABASE_URL points at, then verify it:
