@@ -22,7 +22,7 @@ checksum = $(shell cat $(1) | cksum | cut -d' ' -f1)
 BOOT_STAMP := $(VENV)/.boot-$(call checksum,requirements/build.lock)
 RUN_STAMP := $(VENV)/.run-$(call checksum,requirements/runtime.lock pyproject.toml)
 DEV_STAMP := $(VENV)/.dev-$(call checksum,requirements/dev.lock pyproject.toml)
-TOOLS_STAMP := $(TOOLS)/.installed-$(call checksum,requirements/tools.lock)
+TOOLS_STAMP := $(TOOLS)/.installed-$(call checksum,requirements/tools.lock requirements/tools.txt)
 # Installs take only what a lock names, checked by hash, never resolving anything.
 # uv installs in parallel: `make run` on a fresh clone spends ~1 s installing instead
 # of ~12 s with pip. Bytecode is compiled at first import, not at install.
@@ -48,6 +48,7 @@ $(BOOT_STAMP): requirements/build.lock
 
 # install_snip LOCK: the locked dependencies, then snip itself (editable).
 define install_snip
+	@$(PYTHON) scripts/check-locks.py
 	$(call UV_INSTALL,$(BIN)/python) -r $(1)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 endef
@@ -61,7 +62,8 @@ $(RUN_STAMP): requirements/runtime.lock pyproject.toml $(BOOT_STAMP)
 	$(call install_snip,requirements/runtime.lock)
 	@rm -f $(VENV)/.run-* && touch $@
 
-$(TOOLS_STAMP): requirements/tools.lock $(BOOT_STAMP)
+$(TOOLS_STAMP): requirements/tools.lock requirements/tools.txt $(BOOT_STAMP)
+	@$(PYTHON) scripts/check-locks.py
 	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv --without-pip $(TOOLS)
 	$(call UV_INSTALL,$(TOOLS)/bin/python) -r requirements/tools.lock
 	@rm -f $(TOOLS)/.installed-* && touch $@

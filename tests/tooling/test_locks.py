@@ -10,6 +10,8 @@ which run pip with --require-hashes on these files.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -116,3 +118,28 @@ def test_the_image_and_make_install_from_the_locks() -> None:
     for name in ("runtime", "dev", "build", "tools"):
         assert f"requirements/{name}.lock" in makefile
     assert Path(REPO_ROOT / ".dockerignore").read_text().count("!requirements/") >= 2
+
+
+def test_make_stops_on_a_stale_lock_with_the_advice(tmp_path: Path) -> None:
+    """scripts/check-locks.py (run by make before installing) on a copy where a new
+    dependency was pinned in pyproject.toml without `make lock`."""
+    (tmp_path / "requirements").mkdir()
+    for lock in REQUIREMENTS.glob("*.lock"):
+        (tmp_path / "requirements" / lock.name).write_text(lock.read_text())
+    (tmp_path / "requirements" / "tools.txt").write_text((REQUIREMENTS / "tools.txt").read_text())
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    script = [sys.executable, str(REPO_ROOT / "scripts" / "check-locks.py"), "--root", tmp_path]
+    fresh = subprocess.run(script, capture_output=True, text=True)
+    assert fresh.returncode == 0, fresh.stderr
+
+    (tmp_path / "pyproject.toml").write_text(
+        pyproject.replace(
+            "dependencies = [\n", 'dependencies = [\n    "example-new-dependency==1.0",\n', 1
+        )
+    )
+    stale = subprocess.run(script, capture_output=True, text=True)
+    assert stale.returncode == 1
+    assert "requirements/runtime.lock has nothing for example-new-dependency==1.0" in stale.stderr
+    assert "requirements/dev.lock has nothing for example-new-dependency==1.0" in stale.stderr
+    assert "run `make lock`" in stale.stderr
