@@ -148,8 +148,15 @@ def _redis_url(env: Mapping[str, str], production: bool) -> str | None:
         return None
     if not raw.startswith(("redis://", "rediss://")):
         raise ConfigError(f"REDIS_URL must start with redis:// or rediss:// (got {raw!r})")
-    if production and PLACEHOLDER.search(urlsplit(raw).password or ""):
+    parts = urlsplit(raw)
+    if production and PLACEHOLDER.search(parts.password or ""):
         raise ConfigError("REDIS_URL still holds a placeholder password; set a real secret")
+    if production and not parts.password and not is_loopback(parts.hostname):
+        # Whoever can write to this Redis can point any cached short link anywhere.
+        raise ConfigError(
+            f"REDIS_URL has no password for host {parts.hostname!r}; "
+            "SNIP_ENV=production refuses an unauthenticated Redis (redis://:PASSWORD@host)"
+        )
     return raw
 
 

@@ -80,6 +80,7 @@ def test_production_accepts_a_complete_configuration():
         # the password may come from libpq's environment instead of the URL
         {"DATABASE_URL": "postgresql://snip@db:5432/snip", "PGPASSWORD": "s3cret"},
         {"DATABASE_URL": "postgresql://snip@db/snip?sslcert=/etc/snip/client.crt"},
+        {"REDIS_URL": "redis://127.0.0.1:6379/0"},
     ],
 )
 def test_production_allows_what_only_this_machine_can_reach(change):
@@ -107,6 +108,7 @@ def test_several_write_limits_are_accepted():
         ({"DATABASE_URL": "postgresql://snip@db:5432/snip"}, "DATABASE_URL has no password"),
         ({"DATABASE_URL": "postgresql://snip:@db:5432/snip"}, "DATABASE_URL has no password"),
         ({"DATABASE_URL": "sqlite:////var/lib/snip/snip.db"}, "DATABASE_URL must be PostgreSQL"),
+        ({"REDIS_URL": "redis://r:6379/0"}, "REDIS_URL has no password"),
         ({"SNIP_BASE_URL": "http://s.example"}, "SNIP_BASE_URL must be https://"),
         ({"SNIP_BASE_URL": "http://127.0.0.1.nip.io"}, "SNIP_BASE_URL must be https://"),
         ({"SNIP_BASE_URL": "http://localhost.evil.example"}, "SNIP_BASE_URL must be https://"),
