@@ -54,6 +54,8 @@ LOCAL_MAX_ENTRIES: Final = 50_000  # about 15 MB per worker at most
 PENDING: Final = b"pending"
 # How often each worker re-reads the epoch: with the local TTL, the staleness bound.
 EPOCH_CHECK_SECONDS: Final = 1.0
+# The epoch as the workers last read it, for a worker that starts while PostgreSQL is down.
+EPOCH_KEY: Final = "snip:cache-epoch"
 SESSION_KEY: Final = "snip.cache.changed"  # Session.info: slug -> value to publish
 
 
@@ -189,8 +191,9 @@ class LinkCache:
 
     def _client(self) -> redis.Redis | None:
         """Redis, if it is up and this worker knows the current epoch."""
-        if self._epoch is None and self.guard.enabled:
-            self._check_epoch(time.monotonic())
+        now = time.monotonic()
+        if self._epoch is None and self.guard.enabled and now >= self._epoch_due:
+            self._check_epoch(now)
         return self.guard.available() if self._epoch is not None else None
 
     def _check_epoch(self, now: float) -> None:
@@ -198,13 +201,39 @@ class LinkCache:
         try:
             epoch = self.read_epoch()
         except SQLAlchemyError as exc:
-            # The database is away: keep the last epoch (every change needs the database,
-            # so none can have happened that this worker would miss).
-            log.warning("cannot read the cache epoch, keeping %s: %s", self._epoch, exc)
+            # The database is away. Keep the last epoch: every change needs the database,
+            # so none can happen that this worker would miss. A worker that never read it
+            # (started during the outage) takes the one workers publish in Redis, so cached
+            # links keep redirecting.
+            if self._epoch is None:
+                self._epoch = self._published_epoch()
+            log.warning("cannot read the cache epoch, using %s: %s", self._epoch, exc)
             return
         if epoch != self._epoch:
             self._local.clear()  # may hold entries read under the old epoch
             self._epoch = epoch
+        self._publish_epoch()
+
+    def _published_epoch(self) -> int | None:
+        client = self.guard.available()
+        try:
+            raw = client.get(EPOCH_KEY) if client is not None else None
+            return int(raw) if raw is not None else None
+        except (redis.RedisError, ValueError) as exc:
+            if isinstance(exc, redis.RedisError):
+                self.guard.failed(exc)
+            return None
+
+    def _publish_epoch(self) -> None:
+        # Every check rewrites it: a Redis restarted from its file with an older value is
+        # corrected within EPOCH_CHECK_SECONDS.
+        client = self.guard.available()
+        if client is None or self._epoch is None:
+            return
+        try:
+            client.set(EPOCH_KEY, self._epoch)
+        except redis.RedisError as exc:
+            self.guard.failed(exc)
 
     def _store(self, slug: str, value: CachedLink | None, overwrite: bool) -> None:
         self._remember(slug, value, time.monotonic())

@@ -143,3 +143,21 @@ def test_a_change_redis_does_not_take_moves_the_epoch_with_its_commit(make_app, 
             db.session.query(Link).filter_by(slug="epoch").one().url = "https://b.example/"
             db.session.commit()
             assert db.session.get(CacheEpoch, 1).epoch == before + 1
+
+
+def test_a_worker_started_during_a_database_outage_still_serves_cached_links(make_app, pg_env):
+    """The epoch must not cost availability: a worker that never read it from PostgreSQL
+    (started while the database is down) uses the one the other workers publish in Redis,
+    so cached links keep redirecting."""
+    from tests.app.conftest import create_key, shorten
+
+    running = make_app(pg_env)
+    client = running.test_client()
+    auth = {"Authorization": f"Bearer {create_key(running)}"}
+    shorten(client, auth, url=OLD_TARGET, slug="cached")
+    assert client.get("/cached").status_code == 302  # in Redis now
+
+    unreachable = f"postgresql://snip:s3cret@127.0.0.1:{servers.free_port()}/snip"
+    started_in_outage = make_app({**pg_env, "DATABASE_URL": unreachable})
+    answer = started_in_outage.test_client().get("/cached")
+    assert (answer.status_code, answer.headers.get("Location")) == (302, OLD_TARGET)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import redis
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +110,23 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
+        self._wait_until_loaded()
         return self
+
+    def _wait_until_loaded(self, timeout: float = 20.0) -> None:
+        """A persistent Redis answers LOADING until its data file is read back."""
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.BusyLoadingError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+            finally:
+                client.close()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
