@@ -57,6 +57,7 @@ def configure(app: Flask, settings: Settings) -> None:
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         },
         JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -114,6 +115,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from snip import health, metrics, redirect, web
+    from snip.api.body import register_body_checks
     from snip.api.docs import bp as api_docs
     from snip.api.links import blp as links_api
     from snip.extensions import api
@@ -121,6 +123,7 @@ def register_blueprints(app: Flask) -> None:
     from snip.logs import register_request_id
 
     register_request_id(app)
+    register_body_checks(app)
     register_security_headers(app)
     metrics.register_metrics(app)
     app.register_blueprint(health.bp)

@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 the operation failed, 2 wrong usage or configuration.
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import time
@@ -14,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from snip.auth import SCOPES
-from snip.config import ConfigError
+from snip.config import ConfigError, load_settings
 from snip.extensions import db
 from snip.services import keys, links
 from snip.services.errors import ServiceError
@@ -170,3 +173,27 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"snip: configuration error: {exc}", err=True)
         sys.exit(2)
+    except OperationalError as exc:  # one line that says what to do, not a traceback
+        click.echo(f"snip: {database_problem(exc)}", err=True)
+        sys.exit(1)
+
+
+def database_problem(exc: OperationalError) -> str:
+    """What is wrong with the database connection, and the fix, in one line."""
+    reason = str(exc.orig or exc).strip()
+    try:
+        url = make_url(load_settings().database_url)
+    except (ConfigError, ArgumentError):
+        return f"the database refused the connection: {reason.splitlines()[0]}"
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    missing = re.search(r'database "([^"]+)" does not exist', reason)
+    if missing:
+        return (
+            f"the database '{missing.group(1)}' does not exist on {where}; create it "
+            f"(createdb -h {url.host or 'localhost'} -p {url.port or 5432} "
+            f"-U {url.username or 'postgres'} {missing.group(1)}) or fix DATABASE_URL"
+        )
+    if "Connection refused" in reason or "Is the server running" in reason:
+        return f"nothing answers at {where} (DATABASE_URL): is PostgreSQL running there?"
+    last = [line.strip() for line in reason.splitlines() if line.strip()][-1:]
+    return f"cannot use the database at {where} (DATABASE_URL): {' '.join(last)}"

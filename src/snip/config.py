@@ -57,6 +57,7 @@ class Settings:
     blocked_hosts: tuple[str, ...]
     trusted_proxies: int
     log_level: str
+    max_body_bytes: int = 64 * 1024
 
     @property
     def production(self) -> bool:
@@ -236,6 +237,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         blocked_hosts=blocked,
         trusted_proxies=number(env, "SNIP_TRUSTED_PROXIES", 0, 0, 10),
         log_level=level,
+        # Request bodies larger than this get 413 before being read (an API body is < 3 KiB).
+        max_body_bytes=number(env, "SNIP_MAX_BODY_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
     )
 
 

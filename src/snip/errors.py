@@ -24,7 +24,8 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 # A kind missing here gets the type "about:blank": nothing beyond the status code.
 ERROR_TYPES: dict[str, tuple[int, str]] = {
     "validation-error": (422, "A field is missing or wrong; `errors` names each one and why."),
-    "bad-request": (400, "The request cannot be read, e.g. a body that is not JSON."),
+    "invalid-json": (400, "The body is not JSON, or is nested too deeply; send one JSON object."),
+    "bad-request": (400, "The request cannot be read, e.g. a malformed header."),
     "unauthorized": (401, "No API key, a malformed Authorization header, or an unknown or "
                      "revoked key."),
     "forbidden": (403, "The API key lacks the scope this operation needs."),
@@ -34,6 +35,7 @@ ERROR_TYPES: dict[str, tuple[int, str]] = {
     "slug-taken": (409, "Someone has that slug, or had it: deleted slugs are never reused."),
     "gone": (410, "The link expired, was deleted, or used up its max_clicks."),
     "deleted": (410, "The link was deleted; its slug stays reserved."),
+    "request-entity-too-large": (413, "The body is larger than SNIP_MAX_BODY_BYTES."),
     "too-many-requests": (429, "A rate limit; wait Retry-After seconds."),
     "internal-server-error": (500, "A bug; the request id finds it in the server's logs."),
     "unavailable": (503, "A temporary failure; retry."),
