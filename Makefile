@@ -30,9 +30,11 @@ UV_INSTALL = $(UV) pip install --quiet --python $(1) --require-hashes --no-deps
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
-	  awk 'BEGIN {FS = ":.*## "} {name[NR] = $$1; text[NR] = $$2; if (length($$1) > w) w = length($$1)} \
-	       END {for (i = 1; i <= NR; i++) printf "  \033[36m%-*s\033[0m  %s\n", w, name[i], text[i]}'
+	@if [ -t 1 ]; then on=$$'\033[36m' off=$$'\033[0m'; else on= off=; fi; \
+	grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | \
+	  awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*## "} \
+	       {name[NR] = $$1; text[NR] = $$2; if (length($$1) > w) w = length($$1)} \
+	       END {for (i = 1; i <= NR; i++) printf "  %s%-*s%s  %s\n", on, w, name[i], off, text[i]}'
 
 # Bootstrap: a .venv without pip of its own (`venv --without-pip` takes 0.2 s instead
 # of 5 s), then uv and setuptools from build.lock, installed by the interpreter's pip.
