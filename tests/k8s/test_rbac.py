@@ -67,6 +67,11 @@ KINDS = {
     "ing": ("networking.k8s.io", "ingresses"),
     "networkpolicy": ("networking.k8s.io", "networkpolicies"),
     "netpol": ("networking.k8s.io", "networkpolicies"),
+    "certificate": ("cert-manager.io", "certificates"),
+    "certificates": ("cert-manager.io", "certificates"),
+    "certificaterequests": ("cert-manager.io", "certificaterequests"),
+    "orders": ("acme.cert-manager.io", "orders"),
+    "challenges": ("acme.cert-manager.io", "challenges"),
 }
 READ_ONLY = {"get", "describe", "logs", "top", "wait", "rollout status", "rollout history"}
 LOCAL = {"config", "kustomize", "version", "completion", "explain"}

@@ -165,7 +165,7 @@ def _workloads(objects):
 def test_every_workload_is_hardened_and_probed(rendered):
     _, objects = rendered
     accounts = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ServiceAccount"}
-    assert len(_workloads(objects)) == 7
+    assert len(_workloads(objects)) == 8  # + the blackbox exporter
     for deploy in _workloads(objects):
         name = deploy["metadata"]["name"]
         labels = deploy["spec"]["template"]["metadata"]["labels"]
