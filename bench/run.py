@@ -127,7 +127,7 @@ def measure(args: argparse.Namespace, db_url: str, redis_url: str, workdir: Path
         DATABASE_URL=db_url, REDIS_URL=redis_url, SNIP_RATE_LIMIT_WRITES="100000 per minute"
     )
     servers.run_snip_cli("db", "upgrade", env=env)
-    key = servers.run_snip_cli("keys", "create", "--name", "bench", env=env).stdout.strip()
+    key = servers.create_key(env, "bench")
 
     # 1. Cache hits: one link, every worker's cache warm, click tracking on.
     with serving(servers.SnipServer(env=env, workers=args.workers)) as snip:

@@ -127,7 +127,7 @@ def register_blueprints(app: Flask) -> None:
     register_security_headers(app)
     metrics.register_metrics(app)
     app.register_blueprint(health.bp)
-    app.register_blueprint(web.bp)
+    web.register(app)
     app.register_blueprint(api_docs)
     api.register_blueprint(links_api)
     # Last, so every fixed path above wins over the catch-all /<slug>.

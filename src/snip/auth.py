@@ -1,8 +1,9 @@
 """Authentication: 'Authorization: Bearer <key>', checked against the stored SHA-256.
 
 Keys are 256-bit random tokens, so a plain SHA-256 (not a slow password hash)
-is enough: there is nothing to brute-force. Keys are made, listed and revoked by
-``snip.services.keys``; the key is printed once at creation.
+is enough: there is nothing to brute-force. The key is printed once at creation.
+Every key belongs to a user and acts for them (``g.actor``): it sees and changes
+only what that user may, and stops working when the user is disabled.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _key_from_request() -> ApiKey | None:
             headers={"WWW-Authenticate": 'Bearer realm="snip"'},
         )
     key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token.strip())))
-    if key is None or key.revoked_at is not None:
+    if key is None or key.revoked_at is not None or not key.user.active:
         raise Problem(
             401,
             "API key is unknown or revoked",
@@ -58,6 +59,7 @@ def require(scope: str, *, anonymous_allowed=lambda: False):
             if key is None:
                 if anonymous_allowed():
                     g.api_key = None
+                    g.actor = None
                     return view(*args, **kwargs)
                 raise Problem(
                     401,
@@ -68,6 +70,7 @@ def require(scope: str, *, anonymous_allowed=lambda: False):
             if scope not in key.scope_set:
                 raise Problem(403, f"this API key lacks the '{scope}' scope", kind="forbidden")
             g.api_key = key
+            g.actor = key.user
             return view(*args, **kwargs)
 
         return wrapper

@@ -1,5 +1,5 @@
-"""The ``snip`` command: migrations (``snip db ...``, ``snip migrate``), API keys, the click
-flusher, purging.
+"""The ``snip`` command: migrations (``snip db ...``, ``snip migrate``), users, API keys,
+the click flusher, purging.
 
 Exit codes: 0 success, 1 the operation failed, 2 wrong usage or configuration.
 """
@@ -31,8 +31,86 @@ def keys_group() -> None:
     pass
 
 
+@click.group("users", help="Create and list the people who sign in to the dashboard.")
+def users_group() -> None:
+    pass
+
+
+@users_group.command("create")
+@click.option("--email", required=True, help="The address the user signs in with.")
+@click.option("--admin", is_flag=True, help="An admin sees and manages every link and user.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (first line); without it, a one-time "
+    "link to set the password is printed instead.",
+)
+@with_appcontext
+def create_user(email: str, admin: bool, password_stdin: bool) -> None:
+    """Create a user, e.g. the first admin:
+
+    \b
+    printf '%s\\n' "$PASSWORD" | snip users create --email you@example.com --admin --password-stdin
+    """
+    from snip import accounts
+
+    role = "admin" if admin else "member"
+    try:
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            user = accounts.create_user(email, role, password)
+            db.session.commit()
+            click.echo(f"created {role} {user.email} (id {user.id})")
+            click.echo(f"sign in at {_base_url()}/login")
+        else:
+            invitation = accounts.invite(email, role)
+            user = invitation.user
+            click.echo(f"created {role} {user.email} (id {user.id})", err=True)
+            click.echo("they set their password once, within 7 days, at:", err=True)
+            click.echo(f"{_base_url()}/accept/{invitation.token}")
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+
+
+@users_group.command("list")
+@with_appcontext
+def list_users() -> None:
+    """List users (id, e-mail, role, state)."""
+    from sqlalchemy import select
+
+    from snip.models import User
+
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        state = "disabled" if user.disabled_at else ("active" if user.password_hash else "invited")
+        click.echo(f"{user.id}\t{user.email}\t{user.role}\t{state}")
+
+
+@users_group.command("reset")
+@click.option("--email", required=True)
+@with_appcontext
+def reset_user(email: str) -> None:
+    """Sign a user out everywhere and print a one-time link to set a new password."""
+    from snip import accounts
+
+    user = accounts.find_user(email)
+    if user is None:
+        raise click.ClickException(f"no user with the e-mail {accounts.normalize_email(email)}")
+    invitation = accounts.reset(user)
+    click.echo(f"{_base_url()}/accept/{invitation.token}")
+
+
+def _base_url() -> str:
+    return state().settings.base_url
+
+
 @keys_group.command("create")
 @click.option("--name", required=True, help="Who or what the key is for.")
+@click.option(
+    "--user",
+    "email",
+    help="E-mail of the user the key acts for (default: the first admin).",
+)
 @click.option(
     "--scope",
     "scopes",
@@ -43,10 +121,22 @@ def keys_group() -> None:
     help="Repeat for several scopes.",
 )
 @with_appcontext
-def create_key(name: str, scopes: tuple[str, ...]) -> None:
+def create_key(name: str, scopes: tuple[str, ...], email: str | None) -> None:
     """Create a key and print it ONCE; only its SHA-256 is stored."""
-    row, plain = keys.create_key(name=name, scopes=scopes)
-    click.echo(f"created key {row.id} ({row.name}, scopes: {row.scopes})", err=True)
+    from snip import accounts
+
+    owner = accounts.find_user(email) if email else accounts.first_admin()
+    if owner is None:
+        raise click.ClickException(
+            f"no user with the e-mail {email}"
+            if email
+            else "a key acts for a user and there is none yet: create the first admin with "
+            "`snip users create --email E --admin --password-stdin`"
+        )
+    row, plain = keys.create_key(name=name, scopes=scopes, user=owner)
+    click.echo(
+        f"created key {row.id} ({row.name}, scopes: {row.scopes}) for {owner.email}", err=True
+    )
     click.echo("store it now; it cannot be shown again:", err=True)
     click.echo(plain)
 
@@ -57,7 +147,7 @@ def list_keys() -> None:
     """List keys (id, prefix, name, scopes, state); never the keys themselves."""
     for key in keys.list_keys():
         status = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-        click.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{key.scopes}\t{status}")
+        click.echo(f"{key.id}\t{key.prefix}…\t{key.name}\t{key.scopes}\t{status}\t{key.user.email}")
 
 
 @keys_group.command("revoke")
@@ -149,6 +239,7 @@ def register_cli(app: Flask) -> None:
     from snip.migrate import migrate_command  # `snip migrate`: the pods' init step
 
     app.cli.add_command(migrate_command)
+    app.cli.add_command(users_group)
     app.cli.add_command(keys_group)
     app.cli.add_command(clicks_group)
     app.cli.add_command(links_group)

@@ -58,6 +58,11 @@ class Settings:
     trusted_proxies: int
     log_level: str
     max_body_bytes: int = 64 * 1024
+    # Signs session cookies; None in development means "keep one in instance/secret_key".
+    secret_key: str | None = None
+    # Where visitors go instead of the 404/410 page, when the operator sets them.
+    fallback_url_unknown: str | None = None
+    fallback_url_expired: str | None = None
 
     @property
     def production(self) -> bool:
@@ -176,6 +181,30 @@ def _rate_limit(env: Mapping[str, str]) -> str:
     return raw
 
 
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def _secret_key(env: Mapping[str, str]) -> str | None:
+    raw = env.get("SNIP_SECRET_KEY", "").strip()
+    if not raw:
+        return None
+    if len(raw) < MIN_SECRET_KEY_LENGTH or PLACEHOLDER.search(raw):
+        raise ConfigError(
+            f"SNIP_SECRET_KEY must be a random value of at least {MIN_SECRET_KEY_LENGTH} characters"
+        )
+    return raw
+
+
+def _fallback_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL with a host (got {raw!r})")
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, or raise ConfigError naming the variable."""
     env = os.environ if env is None else env
@@ -239,7 +268,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=level,
         # Request bodies larger than this get 413 before being read (an API body is < 3 KiB).
         max_body_bytes=number(env, "SNIP_MAX_BODY_BYTES", 64 * 1024, 1024, 10 * 1024 * 1024),
+        secret_key=_secret_key(env),
+        fallback_url_unknown=_fallback_url(env, "SNIP_FALLBACK_URL_UNKNOWN"),
+        fallback_url_expired=_fallback_url(env, "SNIP_FALLBACK_URL_EXPIRED"),
     )
+
+
+def require_web_secret(settings: Settings) -> None:
+    """The web server signs session cookies: production needs a real SNIP_SECRET_KEY.
+
+    Only the web server asks (gunicorn_conf.py): the flusher, the purge job and
+    the migrations never sign a cookie, so their containers need no such secret.
+    """
+    if settings.production and settings.secret_key is None:
+        raise ConfigError(
+            "SNIP_SECRET_KEY is required when SNIP_ENV=production (it signs session cookies; "
+            "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
 
 
 def load_dotenv_file(path: Path | None = None) -> None:

@@ -1,7 +1,9 @@
 """RFC 9457 problem details for every error the application answers with.
 
 Every error carries the request id, so a user's bug report can be matched with
-the log line. Validation errors list each failing field.
+the log line. Validation errors list each failing field. Outside /api/, a
+client that asks for HTML (a browser) gets a readable page instead
+(snip.web.pages).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Problem(HTTPException):
         self.kind = kind
         self.errors = errors
         self.extra_headers = headers or {}
+        self.reason: str | None = None  # finer than kind, for people (e.g. expired, used-up)
 
     @classmethod
     def from_service_error(cls, exc: ServiceError) -> Problem:
@@ -121,6 +124,13 @@ def problem_type(kind: str) -> str:
 
 
 def problem_response(exc: HTTPException):
+    """problem+json; a browser gets an HTML page, a visitor maybe the operator's fallback."""
+    from snip.web.pages import fallback_redirect, html_error, wants_html
+
+    if (fallback := fallback_redirect(exc)) is not None:
+        return fallback
+    if wants_html():
+        return html_error(exc)
     status = exc.code or 500
     kind = getattr(exc, "kind", None) or (exc.name or "error").lower().replace(" ", "-")
     body: dict[str, Any] = {

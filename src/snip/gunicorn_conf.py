@@ -17,11 +17,12 @@ from pathlib import Path
 
 from gunicorn.glogging import Logger
 
-from snip.config import ConfigError, load_dotenv_file, load_settings, number
+from snip.config import ConfigError, load_dotenv_file, load_settings, number, require_web_secret
 
 load_dotenv_file()
 try:
     _settings = load_settings()
+    require_web_secret(_settings)
     _port = number(os.environ, "PORT", 8000, 1, 65535)
     # /metrics on its own port (0: on PORT, as in development): the public Service
     # never exposes it, whatever the ingress controller (src/snip/metrics.py).

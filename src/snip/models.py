@@ -1,4 +1,4 @@
-"""Database tables: links, tags, API keys, click aggregates and flushed batches."""
+"""Database tables: users, links, tags, API keys, click aggregates and flushed batches."""
 
 from __future__ import annotations
 
@@ -46,6 +46,40 @@ link_tags = Table(
 )
 
 
+ROLES = ("admin", "member")
+
+
+class User(db.Model):
+    """A person who signs in to the dashboard and owns links and API keys.
+
+    ``password_hash`` is argon2 (None until an invited user sets a password, or
+    after an admin reset). ``session_version`` is part of every session cookie:
+    bumping it signs the user out everywhere (disable, reset, password change).
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-case
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # One pending invite or reset: only its SHA-256 is stored, like API keys.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
 class ApiKey(db.Model):
     __tablename__ = "api_keys"
 
@@ -56,6 +90,12 @@ class ApiKey(db.Model):
     scopes: Mapped[str] = mapped_column(String(100))  # space-separated, e.g. "read write"
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The key acts for its user: it sees and changes what the user may.
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+
+    user: Mapped[User] = relationship(lazy="joined")
 
     @property
     def scope_set(self) -> set[str]:
@@ -91,7 +131,15 @@ class Link(db.Model):
     created_by_key_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("api_keys.id", ondelete="SET NULL")
     )
+    # The owner sees and manages the link; admins see and manage every link.
+    # None only for links made anonymously (SNIP_ALLOW_ANONYMOUS_CREATE): admins manage those.
+    owner_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    updated_by_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="SET NULL")
+    )
 
+    owner: Mapped[User | None] = relationship(foreign_keys=[owner_id], lazy="joined")
+    updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id], lazy="joined")
     tags: Mapped[list[Tag]] = relationship(secondary=link_tags, lazy="selectin", order_by=Tag.name)
 
     @property

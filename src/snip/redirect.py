@@ -55,9 +55,11 @@ def has_use_left(link_id: int) -> bool:
     )
 
 
-def gone(slug: str, why: str) -> Problem:
+def gone(slug: str, why: str, reason: str) -> Problem:
     metrics.REDIRECTS.labels("410").inc()
-    return Problem(410, f"link '{slug}' {why}", kind="gone")
+    problem = Problem(410, f"link '{slug}' {why}", kind="gone")
+    problem.reason = reason  # deleted, expired or used-up: the visitor's page says which
+    return problem
 
 
 @bp.route("/<slug>", methods=["GET", "HEAD"])
@@ -80,16 +82,16 @@ def follow(slug: str):
         metrics.REDIRECTS.labels("404").inc()
         raise Problem(404, f"no link with slug '{slug}'", kind="not-found")
     if link.deleted:
-        raise gone(slug, "was deleted")
+        raise gone(slug, "was deleted", "deleted")
     if link.expires_at is not None and link.expires_at <= time.time():
-        raise gone(slug, "has expired")
+        raise gone(slug, "has expired", "expired")
 
     # HEAD is what link checkers and previews send: answer, but count nothing and use
     # nothing up. A used-up one-time link must not reveal its target to HEAD either.
     if link.max_clicks is not None:
         left = consume_one_use(link.id) if request.method == "GET" else has_use_left(link.id)
         if not left:
-            raise gone(slug, "has reached its maximum number of clicks")
+            raise gone(slug, "has reached its maximum number of clicks", "used-up")
     if request.method == "GET":
         path = snip.clicks.record(
             link.id, is_bot(request.user_agent.string), referrer_host(request.referrer)

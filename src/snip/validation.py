@@ -30,7 +30,9 @@ SLUG_PATTERN = re.compile(SLUG_SCHEMA_PATTERN)
 SLUG_RULE = "3-64 characters: letters, digits, '-' and '_', starting with a letter or digit"
 RESERVED_SLUGS = frozenset(
     {"api", "docs", "healthz", "readyz", "metrics", "static", "openapi", "admin", "login",
-     "logout", "favicon", "robots", "assets", "health", "status"}
+     "logout", "favicon", "robots", "assets", "health", "status",
+     # the dashboard's own pages
+     "links", "keys", "users", "account", "accept"}
 )  # fmt: skip
 CONTROL = re.compile(r"[\x00-\x20\x7f]")
 INVISIBLE_CATEGORIES = {"Zs", "Zl", "Zp", "Cc", "Cf", "Cs"}  # spaces, format marks, surrogates

@@ -21,7 +21,7 @@ from snip.config import load_settings
 from snip.extensions import db
 from tests.support import servers
 
-TABLES = "link_tags, click_stats, links, tags, api_keys, flushed_batches"
+TABLES = "link_tags, click_stats, links, tags, api_keys, users, flushed_batches"
 GENEROUS_LIMIT = "100000 per minute"  # tests that are not about rate limits never hit one
 
 
@@ -94,11 +94,29 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def create_key(app: Flask, scopes: tuple[str, ...] = ("read", "write")) -> str:
-    from snip.services.keys import new_key
+TEST_USER = "tester@example.com"
+
+
+def create_user(app: Flask, email: str = TEST_USER, role: str = "member", password=None) -> int:
+    """A user (created once per e-mail) for keys and sign-ins; returns its id."""
+    from snip import accounts
 
     with app.app_context():
-        row, plain = new_key("test", list(scopes))
+        user = accounts.find_user(email) or accounts.create_user(email, role, password)
+        db.session.commit()
+        return user.id
+
+
+def create_key(
+    app: Flask, scopes: tuple[str, ...] = ("read", "write"), user: str = TEST_USER
+) -> str:
+    """A key acting for ``user`` (a member, created on first use)."""
+    from snip.models import User
+    from snip.services.keys import new_key
+
+    user_id = create_user(app, user)
+    with app.app_context():
+        row, plain = new_key("test", list(scopes), db.session.get(User, user_id))
         db.session.add(row)
         db.session.commit()
     return plain

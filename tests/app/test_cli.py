@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import psycopg
 import redis
 
@@ -16,15 +18,47 @@ def snip(env, *args, check=True):
     return result
 
 
+def create_admin(env, email="admin@example.com", password="correct horse battery"):
+    return subprocess.run(
+        [str(servers.VENV_BIN / "snip"), "users", "create", "--email", email, "--admin",
+         "--password-stdin"],
+        input=password + "\n", env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_the_first_admin_comes_from_the_command_line(sqlite_env):
+    env = servers.snip_env(**sqlite_env)
+    snip(env, "db", "upgrade")
+    created = create_admin(env, "Admin@Example.com")
+    assert created.returncode == 0, created.stderr
+    assert "created admin admin@example.com" in created.stdout
+    assert "/login" in created.stdout
+    listing = snip(env, "users", "list").stdout
+    assert "admin@example.com\tadmin\tactive" in listing
+    again = create_admin(env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    short = create_admin(env, "b@example.com", "short")
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    # Without --password-stdin the user is invited: a one-time link, printed once.
+    invited = snip(env, "users", "create", "--email", "member@example.com")
+    assert "/accept/" in invited.stdout
+    assert "member@example.com\tmember\tinvited" in snip(env, "users", "list").stdout
+
+
 def test_keys_create_list_revoke(sqlite_env, tmp_path):
     env = servers.snip_env(**sqlite_env)
     snip(env, "db", "upgrade")
+    orphan = snip(env, "keys", "create", "--name", "ci-bot", check=False)
+    assert orphan.returncode == 1 and "snip users create" in orphan.stderr
+    assert create_admin(env).returncode == 0
     created = snip(env, "keys", "create", "--name", "ci-bot", "--scope", "read")
     key = created.stdout.strip()
     assert key.startswith("snip_") and len(key) > 40
     assert "cannot be shown again" in created.stderr
+    assert "for admin@example.com" in created.stderr  # the key acts for the first admin
     listing = snip(env, "keys", "list").stdout
     assert "ci-bot" in listing and "read" in listing and key not in listing
+    assert "admin@example.com" in listing
     assert "revoked key 1" in snip(env, "keys", "revoke", "1").stdout
     assert "revoked" in snip(env, "keys", "list").stdout
     missing = snip(env, "keys", "revoke", "99", check=False)

@@ -165,7 +165,7 @@ def test_database_outage_under_load_keeps_cached_redirects(tmp_path, redis_url):
             DATABASE_URL=url, REDIS_URL=redis_url, SNIP_RATE_LIMIT_WRITES="100000 per minute"
         )
         servers.run_snip_cli("db", "upgrade", env=env)
-        key = servers.run_snip_cli("keys", "create", "--name", "t", env=env).stdout
+        key = servers.create_key(env, "t")
         token = next(w for w in key.split() if w.startswith("snip_"))
         auth = {"Authorization": f"Bearer {token}"}
         server = servers.SnipServer(env=env, workers=2).start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+import sqlalchemy
 
 from tests.support import servers
 
@@ -35,6 +36,38 @@ def test_upgrade_downgrade_upgrade(empty_database):
     assert "(head)" not in snip(env, "db", "current")
     snip(env, "db", "upgrade")
     assert "(head)" in snip(env, "db", "current")
+
+
+def test_links_and_keys_made_before_accounts_get_an_owner(empty_database):
+    """Upgrading a database of the key-only era keeps every link and key usable."""
+    env = servers.snip_env(DATABASE_URL=empty_database)
+    snip(env, "db", "upgrade", "0001_initial")
+    engine = sqlalchemy.create_engine(
+        empty_database.replace("postgresql://", "postgresql+psycopg://")
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO api_keys (name, prefix, key_hash, scopes, created_at)"
+                " VALUES ('old', 'snip_abc', 'h1', 'read write', CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            sqlalchemy.text(
+                "INSERT INTO links (slug, url, url_hash, redirect_status, use_count,"
+                " created_at, updated_at, created_by_key_id)"
+                " VALUES ('old-link', 'https://a.example/', 'h', 302, 0,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)"
+            )
+        )
+    snip(env, "db", "upgrade")
+    with engine.begin() as conn:
+        owner = conn.execute(sqlalchemy.text("SELECT id, role, password_hash FROM users")).one()
+        assert owner.role == "admin" and owner.password_hash is None  # nobody can sign in as it
+        assert conn.execute(sqlalchemy.text("SELECT user_id FROM api_keys")).scalar() == owner.id
+        assert conn.execute(sqlalchemy.text("SELECT owner_id FROM links")).scalar() == owner.id
+    assert "legacy-owner@snip.invalid\tadmin" in snip(env, "users", "list")
+    engine.dispose()
 
 
 def test_the_database_enforces_unique_slugs(postgres_admin_url):

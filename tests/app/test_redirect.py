@@ -114,7 +114,7 @@ def test_deleted_link_is_410(client, auth):
 
 
 def api_key(server: servers.SnipServer) -> dict[str, str]:
-    key = servers.run_snip_cli("keys", "create", "--name", "t", env=server.env).stdout.strip()
+    key = servers.create_key(server.env, "t")
     return {"Authorization": f"Bearer {key}"}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from snip import accounts
 from snip.services import keys, links, stats
 from snip.services.actor import Actor
 from snip.services.errors import Conflict, Gone, Invalid, NotFound
@@ -11,29 +12,32 @@ from snip.services.errors import Conflict, Gone, Invalid, NotFound
 
 def test_links_lifecycle_without_http(app):
     with app.app_context():
-        key, _plain = keys.create_key(name="svc", scopes=["write"])
+        owner = accounts.create_user("svc@example.com", "member")
+        key, _plain = keys.create_key(name="svc", scopes=["write"], user=owner)
         actor = Actor.from_key(key)
         link, created = links.create_link(
             url=" https://example.com/x ", tags=["b", "a"], actor=actor
         )
         assert created and link.url == "https://example.com/x" and link.tag_names == ["a", "b"]
-        assert link.created_by_key_id == key.id
-        again, created = links.create_link(url="https://example.com/x", reuse=True)
+        assert link.created_by_key_id == key.id and link.owner_id == owner.id
+        again, created = links.create_link(url="https://example.com/x", reuse=True, actor=actor)
         assert (again.id, created) == (link.id, False)
 
         with pytest.raises(Conflict):
-            links.create_link(url="https://example.org/", slug=link.slug)
+            links.create_link(url="https://example.org/", slug=link.slug, actor=actor)
         with pytest.raises(Invalid) as bad:
-            links.update_link(link.slug, {"url": "javascript:alert(1)"})
+            links.update_link(link.slug, {"url": "javascript:alert(1)"}, actor=actor)
         assert bad.value.field == "url"
 
-        links.update_link(link.slug, {"tags": ["c"]})
-        assert links.get_link(link.slug).tag_names == ["c"]
-        links.delete_link(link.slug)
-        with pytest.raises(Gone):
+        links.update_link(link.slug, {"tags": ["c"]}, actor=actor)
+        assert links.get_link(link.slug, actor=actor).tag_names == ["c"]
+        with pytest.raises(NotFound):  # nobody else's: anonymous, or another member
             links.get_link(link.slug)
+        links.delete_link(link.slug, actor=actor)
+        with pytest.raises(Gone):
+            links.get_link(link.slug, actor=actor)
         with pytest.raises(NotFound):
-            links.get_link("never-made")
+            links.get_link("never-made", actor=actor)
 
 
 def test_stats_range_rules(app):

@@ -25,7 +25,7 @@ OLD_TARGET = "https://phish.example/login"
 
 
 def api_key(env: dict[str, str]) -> dict[str, str]:
-    key = servers.run_snip_cli("keys", "create", "--name", "t", env=env).stdout.strip()
+    key = servers.create_key(env, "t")
     return {"Authorization": f"Bearer {key}"}
 
 

@@ -33,9 +33,7 @@ def test_restored_database_serves_the_same_links_stats_and_keys(
     try:
         env = servers.snip_env(DATABASE_URL=source, REDIS_URL=throwaway_redis.url)
         servers.run_snip_cli("db", "upgrade", env=env)
-        key = servers.run_snip_cli(
-            "keys", "create", "--name", "dr", "--scope", "read", "--scope", "write", env=env
-        ).stdout.strip()
+        key = servers.create_key(env, "dr", "read", "write")
         auth = {"Authorization": f"Bearer {key}"}
 
         before = servers.SnipServer(env=env).start()

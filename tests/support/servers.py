@@ -255,12 +255,40 @@ def snip_env(**overrides: str) -> dict[str, str]:
 
 
 def run_snip_cli(
-    *args: str, env: dict[str, str], check: bool = True
+    *args: str, env: dict[str, str], check: bool = True, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the ``snip`` console script (migrations, keys, flusher)."""
+    """Run the ``snip`` console script (migrations, users, keys, flusher)."""
     return subprocess.run(
-        [str(VENV_BIN / "snip"), *args], env=env, check=check, capture_output=True, text=True
+        [str(VENV_BIN / "snip"), *args],
+        env=env,
+        check=check,
+        capture_output=True,
+        text=True,
+        input=input,
     )
+
+
+TEST_ADMIN = "admin@example.com"
+TEST_PASSWORD = "correct horse battery"
+
+
+def create_admin(
+    env: dict[str, str], email: str = TEST_ADMIN, password: str = TEST_PASSWORD
+) -> None:
+    """The first admin, as an operator makes it (``snip users create``); once per database."""
+    listing = run_snip_cli("users", "list", env=env).stdout
+    if f"\t{email}\t" not in listing:
+        run_snip_cli(
+            "users", "create", "--email", email, "--admin", "--password-stdin",
+            env=env, input=password + "\n",
+        )  # fmt: skip
+
+
+def create_key(env: dict[str, str], name: str = "test", *scopes: str) -> str:
+    """An API key made with ``snip keys create`` (for the first admin, created if needed)."""
+    create_admin(env)
+    flags = [arg for scope in scopes for arg in ("--scope", scope)]
+    return run_snip_cli("keys", "create", "--name", name, *flags, env=env).stdout.strip()
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from snip import metrics
+from snip.access import can_manage, visible_links
 from snip.cache import CachedLink
 from snip.extensions import db
 from snip.models import ClickStat, Link, Tag, link_tags
@@ -98,12 +99,19 @@ def find_tags(names: Collection[str]) -> list[Tag]:
     return tags
 
 
-def live_link_for(url: str) -> Link | None:
-    """The oldest link to exactly this URL that still redirects, if any."""
+def live_link_for(url: str, actor: Actor = ANONYMOUS) -> Link | None:
+    """The oldest link to exactly this URL that still redirects and is the actor's, if any.
+
+    Only the actor's own links are reused (an admin's: any; anonymous: other
+    anonymous ones): reuse must not hand out, or tie someone to, another user's link.
+    """
     now = datetime.now(UTC)
+    if actor.user is None:
+        stmt = select(Link).where(Link.owner_id.is_(None))
+    else:
+        stmt = visible_links(select(Link), actor.user)
     return db.session.scalar(
-        select(Link)
-        .where(
+        stmt.where(
             Link.url_hash == url_hash(url),
             Link.url == url,
             Link.deleted_at.is_(None),
@@ -116,11 +124,13 @@ def live_link_for(url: str) -> Link | None:
 
 
 def authorize(link: Link, actor: Actor, action: str) -> None:
-    """Raise Forbidden when ``actor`` may not ``action`` ("read", "update", "delete") ``link``.
+    """Raise NotFound when ``actor`` may not ``action`` ("read", "update", "delete") ``link``.
 
-    Today every key with the right scope may act on every link (the scope is checked
-    by the HTTP layer); ownership rules go here.
+    Members act on their own links, admins on all (snip.access); the key's scope is
+    checked by the HTTP layer. Someone else's link answers as if it did not exist.
     """
+    if not can_manage(actor.user, link):
+        raise NotFound(f"no link with slug '{link.slug}'")
 
 
 def refresh_cache(link: Link) -> None:
@@ -148,7 +158,7 @@ def create_link(
     if slug is not None and (problem := slug_problem(slug)):
         raise Invalid("slug", problem)
     check_expiry(expires_at)
-    if reuse and (existing := live_link_for(url)) is not None:
+    if reuse and (existing := live_link_for(url, actor)) is not None:
         return existing, False
 
     link = Link(
@@ -158,6 +168,7 @@ def create_link(
         expires_at=expires_at,
         max_clicks=max_clicks,
         created_by_key_id=actor.key_id,
+        owner_id=actor.user.id if actor.user is not None else None,
         tags=find_tags(tags),
     )
     for _attempt in range(SLUG_ATTEMPTS):
@@ -185,9 +196,9 @@ def get_link(slug: str, *, actor: Actor = ANONYMOUS) -> Link:
     link = db.session.scalar(select(Link).where(Link.slug == slug)) if is_slug(slug) else None
     if link is None:
         raise NotFound(f"no link with slug '{slug}'")
+    authorize(link, actor, "read")  # first: others' deleted links are not confirmed either
     if link.deleted_at is not None:
         raise Gone(f"link '{slug}' was deleted; its slug stays reserved")
-    authorize(link, actor, "read")
     return link
 
 
@@ -201,6 +212,7 @@ def list_links(
 ) -> Page:
     """Live links, newest first, ``limit`` at a time; pages stay stable while links are added."""
     stmt = select(Link).where(Link.deleted_at.is_(None)).order_by(Link.id.desc()).limit(limit + 1)
+    stmt = visible_links(stmt, actor.user)
     if cursor is not None:
         stmt = stmt.where(Link.id < cursor)
     if tag is not None:
@@ -233,6 +245,7 @@ def update_link(slug: str, changes: Mapping[str, Any], *, actor: Actor = ANONYMO
             setattr(link, name, changes[name])
     if "tags" in changes:
         link.tags = find_tags(changes["tags"])
+    link.updated_by_id = actor.user.id if actor.user is not None else None
     db.session.commit()
     refresh_cache(link)
     return link
@@ -243,6 +256,7 @@ def delete_link(slug: str, *, actor: Actor = ANONYMOUS) -> Link:
     link = get_link(slug, actor=actor)
     authorize(link, actor, "delete")
     link.deleted_at = datetime.now(UTC)
+    link.updated_by_id = actor.user.id if actor.user is not None else None
     db.session.commit()
     refresh_cache(link)
     return link
