@@ -12,7 +12,7 @@ import copy
 
 import pytest
 
-from snip.config import ConfigError, load_settings, number
+from snip.config import ConfigError, load_settings, number, require_web_secret
 from tests.k8s.conftest import containers, ident, pod_template, workloads
 
 APP_IMAGE = "ghcr.io/snip-project/snip:"
@@ -22,6 +22,7 @@ FILLED_SECRET = {
     "REDIS_URL": "redis://:s3cret-redis@snip-redis:6379/0",
     "POSTGRES_PASSWORD": "s3cret-db",
     "REDIS_PASSWORD": "s3cret-redis",
+    "SNIP_SECRET_KEY": "k" * 48,
 }
 
 
@@ -72,10 +73,12 @@ def configuration_problems(objects: list[dict]) -> list[str]:
     for name, container in snip_containers(objects):
         env = container_env(objects, container)
         try:
-            load_settings(env)
-            # what gunicorn_conf.py checks on top, for the web server
-            number(env, "PORT", 8000, 1, 65535)
-            number(env, "WEB_CONCURRENCY", 2, 1, 64)
+            settings = load_settings(env)
+            if name.endswith("/api"):
+                # what gunicorn_conf.py checks on top, for the web server
+                require_web_secret(settings)
+                number(env, "PORT", 8000, 1, 65535)
+                number(env, "WEB_CONCURRENCY", 2, 1, 64)
         except ConfigError as exc:
             problems.append(f"{name}: {exc}")
     return problems
@@ -98,3 +101,16 @@ def test_this_check_catches_a_container_without_redis(renderings):
     problems = configuration_problems(objects)
     assert len(problems) == 1, problems
     assert problems[0].startswith("Deployment/snip-api/") and "REDIS_URL" in problems[0]
+
+
+def test_the_web_server_refuses_production_without_a_session_secret():
+    env = {
+        "SNIP_ENV": "production",
+        "SNIP_BASE_URL": "https://s.example",
+        "DATABASE_URL": FILLED_SECRET["DATABASE_URL"],
+        "REDIS_URL": FILLED_SECRET["REDIS_URL"],
+    }
+    with pytest.raises(ConfigError, match="SNIP_SECRET_KEY"):
+        require_web_secret(load_settings(env))
+    with pytest.raises(ConfigError, match="SNIP_SECRET_KEY"):
+        load_settings({**env, "SNIP_SECRET_KEY": "CHANGE_ME"})
