@@ -95,6 +95,7 @@ migrate: venv-run ## Apply database migrations (DATABASE_URL, default: SQLite in
 
 .PHONY: run
 run: migrate ## Serve snip on http://127.0.0.1:8000 (embedded SQLite + in-process cache unless .env says otherwise)
+	@$(BIN)/snip users hint
 	$(BIN)/gunicorn -c python:snip.gunicorn_conf 'snip:create_app()'
 
 .PHONY: system-packages

@@ -86,6 +86,20 @@ def list_users() -> None:
         click.echo(f"{user.id}\t{user.email}\t{user.role}\t{state}")
 
 
+@users_group.command("hint")
+@with_appcontext
+def first_run_hint() -> None:
+    """Say how to create the first admin, when there is no user yet (`make run` asks)."""
+    from snip import accounts
+
+    if accounts.count_users() == 0:
+        click.echo(
+            "\nNo user yet. Create the first admin in a second terminal:\n"
+            "    .venv/bin/snip users create --email you@example.com --admin --password-stdin\n"
+            f"then open {_base_url()} and sign in.\n"
+        )
+
+
 @users_group.command("reset")
 @click.option("--email", required=True)
 @with_appcontext

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 
 import psycopg
@@ -11,8 +12,8 @@ from snip.cache import redis_key
 from tests.support import servers
 
 
-def snip(env, *args, check=True):
-    result = servers.run_snip_cli(*args, env=env, check=False)
+def snip(env, *args, check=True, input=None):
+    result = servers.run_snip_cli(*args, env=env, check=False, input=input)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -111,3 +112,22 @@ def test_purge_expired_forgets_only_long_expired_links_and_keeps_their_slugs(pg_
     assert rows == {"old": ""}  # a tombstone: the target is forgotten, the slug stays taken
     assert live == {"recent", "forever"}
     assert cache.exists(redis_key(epoch, "old")) == 0
+
+
+def test_the_readme_quick_start_makes_an_admin_who_can_sign_in(sqlite_env, make_app):
+    """README: `make run` prints how to make the first admin; that command works as written."""
+    from tests.app.webclient import sign_in
+
+    readme = (servers.REPO_ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if "snip users create" in line)
+    env = servers.snip_env(**sqlite_env)
+    snip(env, "db", "upgrade")
+    hint = snip(env, "users", "hint").stdout
+    assert command.strip() in hint  # what `make run` prints is what the README says
+    argv = shlex.split(command)
+    assert argv[0] == ".venv/bin/snip"
+    made = snip(env, *argv[1:], input="a long enough password\n")
+    assert "created admin you@example.com" in made.stdout
+    assert snip(env, "users", "hint").stdout == ""  # said once, until there is a user
+    client = make_app(sqlite_env).test_client()
+    assert sign_in(client, "you@example.com", "a long enough password").status_code == 302
