@@ -21,11 +21,11 @@ def qr_code(text: str, fmt: str) -> bytes:
     code = segno.make(text, error="m", micro=False)
     out = io.BytesIO()
     if fmt == "png":
-        code.save(out, kind="png", scale=PNG_SCALE, border=4)
+        code.save(out, kind=fmt, scale=PNG_SCALE, border=4)
     else:
         code.save(
             out,
-            kind="svg",
+            kind=fmt,
             scale=4,
             border=4,
             xmldecl=False,

@@ -67,6 +67,8 @@ def test_the_quick_start_runs_as_written(tmp_path: Path):
                 capture_output=True,
                 text=True,
                 timeout=60,
+                # The README says: type a password, then Enter.
+                input=servers.TEST_PASSWORD + "\n" if "--password-stdin" in command else None,
             )
             assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
             if "keys create" in command:
