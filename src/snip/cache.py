@@ -117,6 +117,7 @@ class LinkCache:
         self.negative_ttl = negative_ttl
         self._local: dict[str, tuple[float, CachedLink | None]] = {}
         self._epoch: int | None = None  # None: not known, Redis is not used
+        self._epoch_from_database = False  # False: taken from Redis, not to be republished
         self._epoch_due = 0.0
 
     # ------------------------------------------------------------------ readers
@@ -207,11 +208,14 @@ class LinkCache:
             # links keep redirecting.
             if self._epoch is None:
                 self._epoch = self._published_epoch()
+            elif self._epoch_from_database:
+                self._publish_epoch()  # corrects a Redis that came back with an older one
             log.warning("cannot read the cache epoch, using %s: %s", self._epoch, exc)
             return
         if epoch != self._epoch:
             self._local.clear()  # may hold entries read under the old epoch
             self._epoch = epoch
+        self._epoch_from_database = True
         self._publish_epoch()
 
     def _published_epoch(self) -> int | None:

@@ -161,3 +161,33 @@ def test_a_worker_started_during_a_database_outage_still_serves_cached_links(mak
     started_in_outage = make_app({**pg_env, "DATABASE_URL": unreachable})
     answer = started_in_outage.test_client().get("/cached")
     assert (answer.status_code, answer.headers.get("Location")) == (302, OLD_TARGET)
+
+
+def test_running_workers_correct_an_older_published_epoch_while_the_database_is_down(
+    redis_url,
+):
+    """Redis back with an older published epoch while PostgreSQL is down: a running worker,
+    which read the current one from PostgreSQL before, writes it back."""
+    from sqlalchemy.exc import OperationalError
+
+    from snip.cache import EPOCH_CHECK_SECONDS, EPOCH_KEY, LinkCache
+    from snip.redis_client import RedisGuard
+
+    answers: list = [7]
+
+    def reader() -> int:
+        if not answers:
+            raise OperationalError("SELECT epoch", {}, Exception("database down"))
+        return answers.pop()
+
+    cache = LinkCache(RedisGuard(redis_url), 300, 2, 30, epoch_reader=reader)
+    cache.get("any")  # reads 7 from the database and publishes it
+    published = redis.Redis.from_url(redis_url)
+    assert published.get(EPOCH_KEY) == b"7"
+    published.set(EPOCH_KEY, 6)  # Redis restarted from a file written before a bump
+    deadline = time.monotonic() + 3 * EPOCH_CHECK_SECONDS
+    while published.get(EPOCH_KEY) != b"7" and time.monotonic() < deadline:
+        cache.get("any")  # the database is down now
+        time.sleep(0.05)
+    assert published.get(EPOCH_KEY) == b"7"
+    assert not answers  # the database was asked, and failed
