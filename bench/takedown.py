@@ -84,8 +84,7 @@ def main() -> None:
             with servers.running(cache):
                 env = servers.snip_env(DATABASE_URL=database, REDIS_URL=cache.url)
                 servers.run_snip_cli("db", "upgrade", env=env)
-                key = servers.run_snip_cli("keys", "create", "--name", "b", env=env).stdout
-                auth = {"Authorization": f"Bearer {key.strip()}"}
+                auth = {"Authorization": f"Bearer {servers.create_key(env, 'bench')}"}
                 server = servers.SnipServer(env=env, workers=3).start()
                 results: dict[str, list] = {"redis-up": [], "redis-outage": []}
                 with servers.running(server):

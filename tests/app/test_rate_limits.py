@@ -79,7 +79,7 @@ def test_embedded_mode_workers_share_one_budget(sqlite_env):
     under "60 per minute" with two workers)."""
     env = servers.snip_env(**{**sqlite_env, "SNIP_RATE_LIMIT_WRITES": "10 per minute"})
     servers.run_snip_cli("db", "upgrade", env=env)
-    key = servers.run_snip_cli("keys", "create", "--name", "t", env=env).stdout.strip()
+    key = servers.create_key(env, "t")
     server = servers.SnipServer(env=env, workers=3).start()
     with servers.running(server):
 

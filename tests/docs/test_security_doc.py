@@ -26,7 +26,7 @@ def takedown_block() -> str:
 def test_the_documented_takedown_deletes_the_link(tmp_path):
     env = servers.snip_env(DATABASE_URL=f"sqlite:///{tmp_path}/snip.db")
     servers.run_snip_cli("db", "upgrade", env=env)
-    key = servers.run_snip_cli("keys", "create", "--name", "t", env=env).stdout.strip()
+    key = servers.create_key(env, "t")
     server = servers.SnipServer(env=env, workers=1).start()
     with servers.running(server):
         auth = {"Authorization": f"Bearer {key}"}
