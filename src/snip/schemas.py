@@ -201,6 +201,14 @@ class StatsQuery(Schema):
     to = stats_day("last day (UTC), 9998-12-31 or earlier, default today")
 
 
+class QrQuery(Schema):
+    format = fields.String(
+        load_default="png",
+        validate=validate.OneOf(["png", "svg"]),
+        metadata={"description": "png (a 10-pixel module, for print) or svg (scalable)"},
+    )
+
+
 class DayStats(Schema):
     date = fields.Date()
     humans = fields.Integer()

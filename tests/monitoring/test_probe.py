@@ -47,8 +47,7 @@ def test_the_probe_module_expects_a_redirect_over_tls():
 def test_the_real_blackbox_exporter_sees_redirects_and_dead_links(tmp_path: Path):
     env = servers.snip_env(DATABASE_URL=f"sqlite:///{tmp_path}/snip.db")
     servers.run_snip_cli("db", "upgrade", env=env)
-    created = servers.run_snip_cli("keys", "create", "--name", "probe", env=env).stdout
-    key = next(w for w in created.split() if w.startswith("snip_"))
+    key = servers.create_key(env, "probe")
     server = servers.SnipServer(env=env, workers=1).start()
     with servers.running(server):
         made = requests.post(

@@ -7,13 +7,14 @@ What a link is and how it changes lives in ``snip.services.links`` and
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import Response, g, request
 from flask_smorest import Blueprint
 
 from snip.api.spec import errors
 from snip.auth import anonymous_create_allowed, require
 from snip.extensions import limit_writes
 from snip.models import Link, as_utc
+from snip.qr import FORMATS, qr_code
 from snip.schemas import (
     LinkCreate,
     LinkListQuery,
@@ -21,6 +22,7 @@ from snip.schemas import (
     LinkPage,
     LinkStats,
     LinkUpdate,
+    QrQuery,
     StatsQuery,
 )
 from snip.services import links, stats
@@ -124,3 +126,22 @@ def link_stats(query, slug):
     """
     link = links.get_link(slug, actor=actor())
     return stats.link_stats(link, first=query.get("from_"), last=query.get("to"))
+
+
+QR_CONTENT = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in FORMATS.values()}
+
+
+@blp.route("/<slug>/qr", methods=["GET"])
+@require("read")
+@blp.arguments(QrQuery, location="query")
+@blp.doc(responses={"200": {"description": "the QR code of the short link", "content": QR_CONTENT}})
+@errors(blp, *READ_ERRORS, 404, 410)
+def link_qr(query, slug):
+    """QR code of the short link, as PNG or SVG (what the dashboard's download buttons give)."""
+    link = links.get_link(slug, actor=actor())
+    fmt = query["format"]
+    return Response(
+        qr_code(links.short_url(link), fmt),
+        mimetype=FORMATS[fmt],
+        headers={"Content-Disposition": f'inline; filename="{link.slug}-qr.{fmt}"'},
+    )
