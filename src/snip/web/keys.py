@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, url_for
 
+from snip.extensions import limit_writes
 from snip.services import keys as key_service
 from snip.services.errors import Invalid, NotFound
 from snip.web import bp
@@ -22,6 +23,7 @@ def key_rows():
 
 
 @bp.route("/keys", methods=["GET", "POST"])
+@limit_writes
 @login_required
 def keys():
     form = KeyForm()
@@ -41,6 +43,7 @@ def keys():
 
 
 @bp.post("/keys/<int:key_id>/revoke")
+@limit_writes
 @login_required
 def revoke_key(key_id: int):
     try:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
+from snip.extensions import limit_writes
 from snip.models import as_utc
 from snip.qr import FORMATS, qr_code
 from snip.schemas import TAG
@@ -88,6 +89,7 @@ def show_error(form: LinkForm, exc: ServiceError) -> str | None:
 
 
 @bp.route("/links/new", methods=["GET", "POST"])
+@limit_writes
 @login_required
 def new_link():
     form = LinkForm()
@@ -113,6 +115,7 @@ def new_link():
 
 
 @bp.route("/links/<slug>/edit", methods=["GET", "POST"])
+@limit_writes
 @login_required
 def edit_link(slug: str):
     link = load(slug)
@@ -147,6 +150,7 @@ def edit_link(slug: str):
 
 
 @bp.route("/links/<slug>/delete", methods=["GET", "POST"])
+@limit_writes
 @login_required
 def delete_link(slug: str):
     link = load(slug)

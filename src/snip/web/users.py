@@ -9,7 +9,7 @@ from flask import abort, flash, g, redirect, render_template, url_for
 from sqlalchemy import func, select
 
 from snip import accounts
-from snip.extensions import db
+from snip.extensions import db, limit_writes
 from snip.models import ApiKey, Link, User
 from snip.state import state
 from snip.web import bp
@@ -57,6 +57,7 @@ def render_users(
 
 
 @bp.route("/users", methods=["GET", "POST"])
+@limit_writes
 @admin_required
 def users():
     form = InviteForm()
@@ -83,6 +84,7 @@ def _user_or_404(user_id: int) -> User:
 
 
 @bp.post("/users/<int:user_id>/reset")
+@limit_writes
 @admin_required
 def reset_user(user_id: int):
     invitation = accounts.reset(_user_or_404(user_id))
@@ -94,12 +96,14 @@ def reset_user(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/disable")
+@limit_writes
 @admin_required
 def disable_user(user_id: int):
     return _set_disabled(user_id, True)
 
 
 @bp.post("/users/<int:user_id>/enable")
+@limit_writes
 @admin_required
 def enable_user(user_id: int):
     return _set_disabled(user_id, False)
