@@ -84,7 +84,6 @@ EXPECTED_ROOT = {
     ("PersistentVolumeClaim", "snip-redis-data"),
     ("PersistentVolumeClaim", "snip-backups"),
     ("PersistentVolumeClaim", "snip-prometheus-data"),
-    ("Secret", "snip-secrets"),
     ("Role", "snip-deployer"),
     ("Role", "snip-operator-readonly"),
     ("RoleBinding", "snip-deployer"),
