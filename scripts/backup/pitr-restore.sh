@@ -61,6 +61,7 @@ Environment:
   PG_BINDIR               PostgreSQL server binaries (default: pg_config --bindir, else
                           /usr/lib/postgresql/15/bin)
   DATABASE_URL            server for --target-db
+  PGDATABASE, PGUSER      defaults for --database and --pg-user
 
 Output (stdout, last line):
   restored_to=<target> last_commit=<time of the last transaction replayed>
@@ -139,7 +140,7 @@ PG_BINDIR="${PG_BINDIR:-$(pg_config --bindir 2>/dev/null || true)}"
 require_tools psql python3 date
 pgbr_preflight
 
-DATA_DIR="${DATA_DIR:-${TMPDIR:-/tmp}/snip-pitr-$(date -u +%Y%m%dT%H%M%SZ)}"
+[[ -n "${DATA_DIR}" ]] || DATA_DIR="${TMPDIR:-/tmp}/snip-pitr-$(date -u +%Y%m%dT%H%M%SZ)"
 if [[ -e "${DATA_DIR}" ]] && [[ -n "$(ls -A "${DATA_DIR}" 2>/dev/null)" ]]; then
   die "${EX_REFUSED}" "${DATA_DIR} exists and is not empty; restores go into a NEW data directory (choose another --data-dir)"
 fi
