@@ -73,11 +73,16 @@ def _write_budget() -> str:
 
 
 def _key_bucket() -> str:
-    """The caller's API key (hashed: the key never reaches Redis), else its address."""
+    """The caller's API key (hashed: the key never reaches Redis), else the signed-in
+    dashboard user, else its address."""
     from snip.auth import hash_key
+    from snip.web.session import current_user
 
     token = request.headers.get("Authorization", "").partition(" ")[2].strip()
-    return "key:" + hash_key(token)[:16] if token else "anonymous:" + client_address()
+    if token:
+        return "key:" + hash_key(token)[:16]
+    user = current_user()
+    return f"user:{user.id}" if user is not None else "anonymous:" + client_address()
 
 
 def _count_refusal(_limit) -> None:

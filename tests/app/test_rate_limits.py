@@ -109,3 +109,28 @@ def test_with_redis_down_each_worker_still_limits_writes(make_app, pg_env, tmp_p
         cache.stop()
         codes = [shorten(client, auth, f"https://example.com/{i}").status_code for i in range(5)]
     assert codes == [201, 201, 201, 429, 429]
+
+
+def test_the_dashboard_spends_the_same_write_budget(make_app, sqlite_env):
+    """One budget per address whichever door a write comes through: API or dashboard."""
+    from tests.app.conftest import create_user
+    from tests.app.webclient import PASSWORD, post_form, sign_in
+
+    app = make_app({**sqlite_env, "SNIP_RATE_LIMIT_WRITES": "2 per minute"})
+    create_user(app, "member@example.com", "member", PASSWORD)
+    browser = app.test_client()
+    assert sign_in(browser, "member@example.com").status_code == 302
+    created = post_form(browser, "/links/new", {"url": "https://example.com/a", "slug": "dash"})
+    assert created.status_code == 302
+    changed = post_form(
+        browser,
+        "/links/dash/edit",
+        {"url": "https://example.com/b", "redirect_status": "302"},
+    )
+    assert changed.status_code == 302
+    refused = post_form(browser, "/links/dash/delete", {})
+    assert refused.status_code == 429
+    # the same address through the API, with a key of another user: the budget is spent
+    api = app.test_client()
+    auth = {"Authorization": f"Bearer {create_key(app)}"}
+    assert shorten(api, auth, slug="viaapi").status_code == 429
