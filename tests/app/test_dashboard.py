@@ -63,3 +63,19 @@ def test_dashboard_writes_share_the_write_budget(make_app, sqlite_env):
     refused = create(client, slug="three-3")
     assert refused.status_code == 429 and refused.mimetype == "text/html"
     assert "Slow down" in refused.get_data(as_text=True)
+
+
+def test_pages_load_only_assets_served_by_snip(app):
+    client = signed_in(app, "root@example.com", "admin")
+    create(client, slug="assets")
+    pages = [(app.test_client(), "/login")] + [
+        (client, path) for path in ("/links", "/links/new", "/links/assets", "/keys", "/users")
+    ]
+    for browser, path in pages:
+        page = browser.get(path).get_data(as_text=True)
+        assets = re.findall(r'<(?:script|link|img)\b[^>]*?(?:src|href)="([^"]+)"', page)
+        assert assets, path
+        for asset in assets:
+            assert asset.startswith("/"), f"{path} loads {asset} from elsewhere"
+            assert client.get(asset).status_code == 200, asset
+        assert "style=" not in page and "<script>" not in page  # nothing inline (CSP)
