@@ -95,6 +95,10 @@ def test_first_admin_creates_shares_follows_and_counts_a_link(page, snip_site, l
         ship_clicks(site)
     expect(people).to_have_text("1")
     expect(page.locator("svg.chart title").first).to_contain_text("1 in all")
+
+    # The copy button copies exactly the short link shown (headless Chromium's clipboard
+    # does not answer trusted clicks, so the click itself is not checked here).
+    expect(page.get_by_label("Short link")).to_have_value(f"{site.url}/spring-sale")
     assert serious_violations(page) == []
     screenshot(page, "link-stats")
 

@@ -1,15 +1,19 @@
 // snip's only script: copy buttons. Every page works without it.
 "use strict";
+
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy], [data-copy-text]");
   if (!button) return;
-  let text = button.getAttribute("data-copy-text");
-  const field = button.hasAttribute("data-copy") ? document.querySelector(button.getAttribute("data-copy")) : null;
-  if (field) text = field.value;
+  const field = button.hasAttribute("data-copy")
+    ? document.querySelector(button.getAttribute("data-copy"))
+    : null;
+  const text = field ? field.value : button.getAttribute("data-copy-text");
   try {
     await navigator.clipboard.writeText(text);
-  } catch {
-    // No clipboard API (plain http on another host): select the text to copy by hand.
+  } catch (error) {
+    // No clipboard here (plain http on another host, or refused): select the text instead,
+    // so Ctrl+C copies it.
+    console.warn("copy: " + error);
     if (field) { field.focus(); field.select(); }
     return;
   }
