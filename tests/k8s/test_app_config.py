@@ -18,7 +18,8 @@ from tests.k8s.conftest import containers, ident, pod_template, workloads
 APP_IMAGE = "ghcr.io/snip-project/snip:"
 # What an operator puts in the Secret (k8s/security/secrets.yaml holds placeholders).
 FILLED_SECRET = {
-    "DATABASE_URL": "postgresql://snip:s3cret-db@snip-postgres:5432/snip",
+    "DATABASE_URL": "postgresql://snip_app:s3cret-db@snip-postgres:5432/snip",
+    "MIGRATION_DATABASE_URL": "postgresql://snip_migrator:s3cret-mig@snip-postgres:5432/snip",
     "REDIS_URL": "redis://:s3cret-redis@snip-redis:6379/0",
     "POSTGRES_PASSWORD": "s3cret-db",
     "REDIS_PASSWORD": "s3cret-redis",

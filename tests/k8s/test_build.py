@@ -98,6 +98,7 @@ EXPECTED_ROOT = {
     ("ServiceAccount", "snip-postgres"),
     ("Service", "snip-postgres"),
     ("Service", "snip-postgres-headless"),
+    ("ConfigMap", "snip-postgres-init"),
     ("StatefulSet", "snip-postgres"),
     ("PodDisruptionBudget", "snip-postgres"),
     ("ServiceAccount", "snip-redis"),

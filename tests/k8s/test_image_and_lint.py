@@ -38,7 +38,9 @@ def test_hadolint_is_clean() -> None:
 
 def compose_config(**env: str):
     clean = {
-        k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "REDIS_PASSWORD")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "SNIP_SECRET_KEY")
     }
     return run(
         [
@@ -54,7 +56,9 @@ def compose_config(**env: str):
 
 
 def test_docker_compose_accepts_compose_yaml() -> None:
-    proc = compose_config(POSTGRES_PASSWORD="x" * 24, REDIS_PASSWORD="y" * 24)
+    proc = compose_config(
+        POSTGRES_PASSWORD="x" * 24, REDIS_PASSWORD="y" * 24, SNIP_SECRET_KEY="z" * 48
+    )
     assert proc.returncode == 0, proc.stderr
     for service in ("postgres", "redis", "migrate", "api", "flusher", "prometheus"):
         assert re.search(rf"^  {service}:$", proc.stdout, re.M), f"no service {service}"

@@ -28,7 +28,7 @@ from tests.monitoring.stack import Daemon, wait_for
 from tests.support import servers
 from tests.support.tools import run, tool
 
-PASSWORDS = {"POSTGRES_PASSWORD": "pg-secret-1", "REDIS_PASSWORD": "redis-secret-2"}
+PASSWORDS = {"EXPORTER_DB_PASSWORD": "pg-secret-1", "REDIS_PASSWORD": "redis-secret-2"}
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="writing root-owned files and switching uid needs root"
@@ -84,14 +84,17 @@ def materialize(deployment: dict, root: Path) -> tuple[list[str], dict[str, str]
 
 @pytest.fixture
 def password_postgres(tmp_path):
-    """A throwaway PostgreSQL whose role snip logs in with POSTGRES_PASSWORD (scram)."""
+    """A throwaway PostgreSQL whose role snip_exporter logs in with its password (scram)."""
     cluster = servers.PostgresCluster(tmp_path / "pg").init().start()
     with servers.running(cluster):
         import psycopg
 
         with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
-            conn.execute(f"CREATE ROLE snip LOGIN PASSWORD '{PASSWORDS['POSTGRES_PASSWORD']}'")
-            conn.execute("CREATE DATABASE snip OWNER snip")
+            conn.execute(
+                f"CREATE ROLE snip_exporter LOGIN PASSWORD '{PASSWORDS['EXPORTER_DB_PASSWORD']}'"
+            )
+            conn.execute("GRANT pg_monitor TO snip_exporter")
+            conn.execute("CREATE DATABASE snip")
         hba = cluster.data_dir / "pg_hba.conf"
         hba.write_text(
             "local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
