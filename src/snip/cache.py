@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass
 from typing import Final
 
 import redis
-from flask import current_app, has_app_context
 from sqlalchemy import event, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -265,9 +264,9 @@ class LinkCache:
 
 
 def _app_cache() -> LinkCache | None:
-    if not has_app_context():
-        return None
-    snip = current_app.extensions.get("snip")
+    from snip.state import current_state  # imported here: snip.state imports this module
+
+    snip = current_state()
     return snip.cache if snip is not None else None
 
 

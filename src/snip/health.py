@@ -145,12 +145,12 @@ class DatabaseCheck:
 
 
 def database_check(app: Flask) -> DatabaseCheck:
-    check = app.extensions.get("snip_health")
-    if check is None:
+    snip = state(app)
+    if snip.database_check is None:
         with app.app_context():
             url = db.engine.url  # as Flask-SQLAlchemy resolved it (SQLite paths)
-        check = app.extensions["snip_health"] = DatabaseCheck(url)
-    return check
+        snip.database_check = DatabaseCheck(url)
+    return snip.database_check
 
 
 def database_status() -> str:

@@ -7,14 +7,18 @@ the current app; code holding an app (a metrics collector, a thread) passes it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from prometheus_client import CollectorRegistry
 
 from snip.cache import LinkCache
 from snip.clicks import ClickRecorder
 from snip.config import Settings
 from snip.redis_client import RedisGuard
+
+if TYPE_CHECKING:  # snip.health imports this module
+    from snip.health import DatabaseCheck
 
 EXTENSION_NAME = "snip"
 
@@ -27,6 +31,8 @@ class SnipState:
     clicks: ClickRecorder
     # Values read from Redis and the database at scrape time (set by snip.metrics).
     live_metrics: CollectorRegistry | None = None
+    # The schema check /readyz and metrics share (created on first use by snip.health).
+    database_check: DatabaseCheck | None = None
 
 
 def init_state(app: Flask, snip_state: SnipState) -> None:
@@ -35,3 +41,10 @@ def init_state(app: Flask, snip_state: SnipState) -> None:
 
 def state(app: Flask | None = None) -> SnipState:
     return (app or current_app).extensions[EXTENSION_NAME]
+
+
+def current_state() -> SnipState | None:
+    """The current app's state; None outside an app context or in an app without snip."""
+    if not has_app_context():
+        return None
+    return current_app.extensions.get(EXTENSION_NAME)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from snip import accounts
@@ -53,3 +56,14 @@ def test_stats_range_rules(app):
 def test_revoking_an_unknown_key_is_not_found(app):
     with app.app_context(), pytest.raises(NotFound, match="no API key with id 42"):
         keys.revoke_key(42)
+
+
+def test_the_app_state_is_reached_only_through_state():
+    src = Path(__file__).resolve().parents[2] / "src" / "snip"
+    allowed = {src / "state.py", src / "migrations" / "env.py"}  # env.py: Flask-Migrate's own
+    readers = [
+        str(path.relative_to(src))
+        for path in src.rglob("*.py")
+        if path not in allowed and re.search(r"\.extensions(\[|\.get\()", path.read_text())
+    ]
+    assert readers == [], "use snip.state.state() instead of app.extensions"
