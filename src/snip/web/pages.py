@@ -13,6 +13,7 @@ from flask import current_app, redirect, render_template, request, send_from_dir
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from snip.state import state
 from snip.web import bp
 
 # What a visitor reads, by the reason the redirect gave (see redirect.py).
@@ -69,7 +70,7 @@ def fallback_redirect(exc: HTTPException):
     """The operator's fallback for an unknown or expired link, when set (else None)."""
     if not is_visitor_request():
         return None
-    settings = current_app.extensions["snip"].settings
+    settings = state().settings
     reason = link_reason(exc)
     target = {
         "not-found": settings.fallback_url_unknown,

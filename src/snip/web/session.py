@@ -21,13 +21,14 @@ from flask_wtf.csrf import CSRFProtect
 
 from snip.extensions import db
 from snip.models import User
+from snip.state import state
 
 csrf = CSRFProtect()
 SESSION_LIFETIME = timedelta(hours=12)
 
 
 def init_app(app: Flask) -> None:
-    settings = app.extensions["snip"].settings
+    settings = state(app).settings
     app.config.update(
         SECRET_KEY=settings.secret_key or _development_secret(Path(app.instance_path)),
         SESSION_COOKIE_NAME="snip_session",
