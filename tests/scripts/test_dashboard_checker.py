@@ -35,7 +35,8 @@ BROKEN = "sum(rate(prometheus_http_requests_total[5m])"  # unclosed parenthesis
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory) -> Iterator[str]:
-    """A real Prometheus scraping itself every second; yields once it has data."""
+    """A real Prometheus scraping itself every second; yields once it has two scrapes,
+    so that rate() over its own counters has data."""
     directory = tmp_path_factory.mktemp("prometheus")
     port = servers.free_port()
     config = directory / "prometheus.yml"
@@ -57,9 +58,13 @@ def prometheus(tmp_path_factory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # poll for the first scrape
+        while time.monotonic() < deadline:  # poll for the second scrape
             try:
-                answer = requests.get(f"{url}/api/v1/query", params={"query": "up"}, timeout=1)
+                answer = requests.get(
+                    f"{url}/api/v1/query",
+                    params={"query": "count_over_time(up[1m]) > 1"},
+                    timeout=1,
+                )
                 if answer.ok and answer.json()["data"]["result"]:
                     break
             except requests.RequestException:
