@@ -59,6 +59,9 @@ def configure(app: Flask, settings: Settings) -> None:
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
     )
+    from snip import fastpath
+
+    fastpath.install(app)  # inside ProxyFix, so it sees the real client address
     if settings.trusted_proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app,
@@ -81,8 +84,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def register_extensions(app: Flask, settings: Settings) -> None:
+    from snip.analytics import CountryLookup
     from snip.cache import LinkCache
-    from snip.clicks import ClickRecorder
+    from snip.clicklog import ClickLog, database_directory
+    from snip.clicks import ClickRecorder, ClickShipper
     from snip.extensions import api, db, limiter, migrate
     from snip.redis_client import RedisGuard
     from snip.state import SnipState, init_state
@@ -92,6 +97,17 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     limiter.init_app(app)
     api.init_app(app)
     guard = RedisGuard(settings.redis_url)
+    click_log = ClickLog(database_directory(settings.click_log_dir, settings.database_url))
+
+    def engine():
+        with app.app_context():
+            return db.engine
+
+    recorder = ClickRecorder(click_log, CountryLookup(settings.geoip_mmdb))
+    shipper = ClickShipper(click_log, engine)
+    # Under gunicorn the worker hook starts the shipper at boot (so a successor adopts
+    # a dead worker's log at once); elsewhere the first click starts it.
+    recorder.on_first_click = shipper.start
     init_state(
         app,
         SnipState(
@@ -103,12 +119,8 @@ def register_extensions(app: Flask, settings: Settings) -> None:
                 local_ttl=settings.local_cache_ttl_seconds,
                 negative_ttl=settings.negative_cache_ttl_seconds,
             ),
-            clicks=ClickRecorder(
-                guard,
-                lambda: db.session,
-                app_context=app.app_context,
-                buffer_seconds=settings.click_buffer_seconds,
-            ),
+            clicks=recorder,
+            shipper=shipper,
         ),
     )
 

@@ -176,9 +176,27 @@ def revoke_key(key_id: int) -> None:
     click.echo(f"revoked key {key_id} ({key.name})")
 
 
-@click.group("clicks", help="Move buffered clicks from Redis into the database.")
+@click.group("clicks", help="Ship click logs to the database; prune old hourly counts.")
 def clicks_group() -> None:
     pass
+
+
+def flush_step() -> str:
+    """One pass: orphaned click logs here, an old release's Redis counters, the rollup."""
+    from snip.clicks import prune_hourly, prune_ledger
+    from snip.legacy_clicks import ClickFlusher
+
+    snip = state()
+    shipped = snip.shipper.ship_once()
+    legacy = 0
+    if snip.redis.client is not None:
+        legacy = ClickFlusher(snip.redis.client, lambda: db.session).flush_once()
+    with db.engine.begin() as conn:
+        pruned = prune_hourly(conn, snip.settings.stats_hourly_retention_days)
+        prune_ledger(conn)
+    return (
+        f"shipped {shipped} clicks from the log, {legacy} from Redis; pruned {pruned} hourly rows"
+    )
 
 
 @clicks_group.command("flush")
@@ -192,16 +210,10 @@ def clicks_group() -> None:
 )
 @with_appcontext
 def flush_clicks(loop: bool, interval: float) -> None:
-    """Flush once (for a CronJob) or in a loop (for a Deployment)."""
-    from snip.clicks import ClickFlusher
-
-    client = state().redis.client
-    if client is None:
-        click.echo(
-            "REDIS_URL is not set: clicks are written to the database directly; nothing to flush."
-        )
-        return
-    flusher = ClickFlusher(client, lambda: db.session)
+    """Ship the click logs no running worker owns (SNIP_CLICK_LOG_DIR on this host),
+    drain click counters an older release left in Redis, and delete hourly counts older
+    than SNIP_STATS_HOURLY_RETENTION_DAYS (daily counts stay). Once (for a CronJob) or in
+    a loop (for a Deployment or a sidecar). Safe to kill at any moment."""
     stopping = False
 
     def stop(*_):  # finish the batch in hand, then exit
@@ -211,8 +223,7 @@ def flush_clicks(loop: bool, interval: float) -> None:
     signal.signal(signal.SIGTERM, stop)
     while True:
         try:
-            written = flusher.flush_once()
-            click.echo(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} flushed {written} clicks")
+            click.echo(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {flush_step()}")
         except Exception as exc:
             click.echo(f"flush failed: {exc}", err=True)
             if not loop:

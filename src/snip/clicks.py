@@ -1,283 +1,405 @@
-"""Clicks: recorded on the redirect path without a database write, flushed in batches.
+"""Clicks: appended to a local log on the redirect path, shipped to the database in batches.
 
-Recording (with Redis): one atomic script call (one round trip) increments a
-counter in the hash ``snip:clicks:pending`` whose field is
-``link_id|day|bot|referrer_host``.
-Without Redis (or while it is down) the click is added to PostgreSQL directly,
-so nothing is lost, only slower.
+Recording (the request thread): the country is looked up (the address goes no
+further), and one line is appended to this worker's click log (clicklog.py): no
+network round trip, and once the write returns the click survives a SIGKILL.
 
-Flushing is crash-safe; the flusher may be killed at any instruction:
-1. *seal*: a Lua script renames ``pending`` to ``batch:<uuid>`` and lists the id
-   in ``snip:clicks:batches`` (atomic, so no click lands between the two);
-2. *apply*: in ONE database transaction, insert the batch id into
-   ``flushed_batches`` (primary key) and add every counter to ``click_stats``;
-3. *forget*: delete the batch from Redis.
-Killed before 2 commits: the batch is still in Redis and is applied next run.
-Killed between 2 and 3: the id is in ``flushed_batches``, so the next run only
-forgets it. Two flushers racing on one batch: the second insert of the id fails
-and its transaction rolls back. Hence no click is lost and none counted twice.
-
-Click keys never get a TTL, so a Redis with ``maxmemory-policy volatile-lru``
-(or ``noeviction``) never evicts them.
+Shipping (a thread in each worker, ``ClickShipper``): every SHIP_INTERVAL seconds
+it reads the new complete lines of its own segment, derives the dimensions
+(analytics.py), adds them up, and writes them in ONE transaction that also moves
+the segment's ledger row (click_segments) from the batch's first byte to its end,
+on condition that it still points at the first byte. So:
+- killed before the commit: the ledger did not move; the lines are shipped again
+  by whoever ships the segment next (this worker's successor adopts it);
+- killed after the commit: the ledger moved; nobody ships those bytes again;
+- two shippers on one segment (a successor and ``snip clicks flush``): the second
+  compare-and-set finds the ledger moved and rolls its transaction back.
+Hence no click answered is lost and none is counted twice. A segment whose writer
+is gone (its flock is free) is adopted, shipped to its end, then deleted.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
+import os
+import threading
 import time
-import uuid
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-import redis
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Engine
 
-from snip.click_buffer import ClickBuffer
-from snip.models import ClickStat, FlushedBatch, Link
-from snip.redis_client import RedisGuard
+from snip import clicklog, metrics
+from snip.analytics import DIMENSIONS, CountryLookup, classify
+from snip.models import ClickDaily, ClickHourly, ClickSegment, Link
 
 log = logging.getLogger("snip.clicks")
 
-PENDING = "snip:clicks:pending"
-PENDING_SINCE = "snip:clicks:pending_since"
-BATCHES = "snip:clicks:batches"
-BATCH_SINCE = "snip:clicks:batch_since"
-BATCH_PREFIX = "snip:clicks:batch:"
-LAST_FLUSH = "snip:clicks:last_flush"
-LAST_BATCH_SIZE = "snip:clicks:last_batch_size"
-FLUSH_FAILURES = "snip:clicks:flush_failures"
-TOTAL_FIELD = "__total__"  # clicks in the hash, moved with it atomically
+SHIP_INTERVAL = 1.0  # seconds between shipments: how late a click reaches the stats
+BATCH_BYTES = 4 * 1024 * 1024  # at most ~4 MB of log (about 25,000 clicks) per transaction
+MAX_USER_AGENT = 400  # longer agents are cut; enough for every uap-core rule
+KEEP_LEDGER = timedelta(days=30)  # a segment's row outlives its file by far
 ROWS_PER_STATEMENT = 1000
-KEEP_FLUSHED_IDS = timedelta(days=7)
+_CLEAN = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+PRIVATE_FLAG = "p"
 
-SEAL_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[2])
-  return 0
-end
-redis.call('RENAME', KEYS[1], KEYS[3])
-redis.call('SADD', KEYS[4], ARGV[1])
-redis.call('HSET', KEYS[5], ARGV[1], redis.call('GET', KEYS[2]) or ARGV[2])
-redis.call('DEL', KEYS[2])
-return 1
-"""
-
-# One round trip, atomic: the click, the running total, and when the oldest began waiting.
-RECORD_SCRIPT = """
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-redis.call('SET', KEYS[2], ARGV[3], 'NX')
-return 1
-"""
-
-ClickKey = tuple[int, date, bool, str]
+CountKey = tuple[int, int, str, str, bool]  # link id, hour (unix s), dimension, value, bot
 
 
-def click_field(link_id: int, day: date, bot: bool, referrer_host: str) -> str:
-    # "|" cannot occur in a host name, so the field splits back unambiguously.
-    return f"{link_id}|{day.isoformat()}|{int(bot)}|{referrer_host}"
-
-
-def parse_field(field: str) -> ClickKey:
-    link_id, day, bot, host = field.split("|", 3)
-    return int(link_id), date.fromisoformat(day), bot == "1", host
-
-
-# ---------------------------------------------------------------------- recording
-
-
-def add_clicks(
-    session: Session, counts: dict[ClickKey, int], skip_missing_links: bool = True
-) -> int:
-    """Add click counts to click_stats (an upsert). Returns the clicks written.
-
-    The flusher skips counts of links purged since the click (they would break
-    the whole batch on the foreign key); the direct path has just read the link.
-    The caller owns the transaction.
-    """
-    if not counts:
-        return 0
-    existing = None
-    if skip_missing_links:
-        link_ids = {key[0] for key in counts}
-        existing = set(session.scalars(select(Link.id).where(Link.id.in_(link_ids))))
-    kept = {k: n for k, n in counts.items() if existing is None or k[0] in existing}
-    rows = [
-        {"link_id": k[0], "day": k[1], "is_bot": k[2], "referrer_host": k[3], "clicks": n}
-        for k, n in kept.items()
-    ]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    for chunk in _chunks(rows, ROWS_PER_STATEMENT):
-        stmt = insert(ClickStat).values(chunk)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["link_id", "day", "is_bot", "referrer_host"],
-            set_={"clicks": ClickStat.clicks + stmt.excluded.clicks},
-        )
-        session.execute(stmt)
-    return sum(kept.values())
-
-
-def _chunks(rows: list[dict], size: int) -> Iterator[list[dict]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def encode(
+    ts: float, link_id: int, private: bool, country: str, referrer: str, user_agent: str
+) -> bytes:
+    """One click as one log line (tab-separated; tabs and newlines in values become spaces)."""
+    if private:  # DNT / Sec-GPC: count the click, keep nothing about the visitor
+        return f"{int(ts)}\t{link_id}\t{PRIVATE_FLAG}\t\t\t\n".encode()
+    agent = user_agent[:MAX_USER_AGENT].translate(_CLEAN)
+    return f"{int(ts)}\t{link_id}\t-\t{country}\t{referrer.translate(_CLEAN)}\t{agent}\n".encode(
+        "utf-8", "replace"
+    )
 
 
 class ClickRecorder:
-    """Records one click: into Redis when it answers, else straight into the database.
+    """The request side: turn one answered redirect into one log line."""
 
-    With a ClickBuffer, clicks are counted in memory first and pushed the same way
-    in batches (see click_buffer.py for the trade-off).
+    def __init__(self, click_log: clicklog.ClickLog, countries: CountryLookup | None) -> None:
+        self.log = click_log
+        self.countries = countries
+        self.on_first_click: Callable[[], None] | None = None  # starts the shipper lazily
+
+    def record(
+        self,
+        link_id: int,
+        user_agent: str,
+        address: str | None,
+        referrer_host: str,
+        private: bool,
+    ) -> None:
+        country = "" if private or self.countries is None else self.countries.country(address)
+        self.log.append(encode(time.time(), link_id, private, country, referrer_host, user_agent))
+        if self.on_first_click is not None:
+            start, self.on_first_click = self.on_first_click, None
+            start()
+
+
+# ----------------------------------------------------------------------- shipping
+
+
+def count_lines(lines: Iterable[bytes]) -> tuple[Counter[CountKey], int]:
+    """Add up log lines into (link, hour, dimension, value, bot) counters.
+
+    Lines that differ only in their second are counted together first (one dict
+    increment per line, in C): most clicks repeat a link, agent and referrer, so the
+    decoding and the dimension work below run once per distinct line, not per click.
     """
-
-    def __init__(self, guard: RedisGuard, session_factory, app_context=None, buffer_seconds=0.0):
-        self.guard = guard
-        self.session_factory = session_factory
-        self.app_context = app_context  # the buffer pushes from its own thread
-        self._record = guard.client.register_script(RECORD_SCRIPT) if guard.client else None
-        self.buffer = ClickBuffer(buffer_seconds, self.push) if buffer_seconds > 0 else None
-
-    def record(self, link_id: int, bot: bool, referrer_host: str) -> str:
-        """Returns where the click went: 'buffer', 'redis' or 'database'."""
-        day = datetime.now(UTC).date()
-        field = click_field(link_id, day, bot, referrer_host)
-        if self.buffer is not None:
-            self.buffer.add(field)
-            return "buffer"
-        client = self.guard.available()
-        if client is not None and self._record is not None:
-            try:
-                self._record(keys=[PENDING, PENDING_SINCE], args=[field, TOTAL_FIELD, time.time()])
-                return "redis"
-            except redis.RedisError as exc:
-                self.guard.failed(exc)
-        session = self.session_factory()
-        add_clicks(session, {(link_id, day, bot, referrer_host): 1}, skip_missing_links=False)
-        session.commit()
-        return "database"
-
-    def push(self, counts: dict[str, int]) -> None:
-        """Add many buffered counters at once: one Redis round trip, else the database."""
-        client = self.guard.available()
-        if client is not None:
-            try:
-                pipe = client.pipeline(transaction=True)
-                for field, n in counts.items():
-                    pipe.hincrby(PENDING, field, n)
-                pipe.hincrby(PENDING, TOTAL_FIELD, sum(counts.values()))
-                pipe.set(PENDING_SINCE, time.time(), nx=True)
-                pipe.execute()
-                return
-            except redis.RedisError as exc:
-                self.guard.failed(exc)
-        with self.app_context():
-            session = self.session_factory()
-            add_clicks(session, {parse_field(f): n for f, n in counts.items()})
-            session.commit()
-
-    def flush_buffer(self) -> None:
-        if self.buffer is not None:
-            self.buffer.flush()
+    distinct: Counter[tuple[int, bytes]] = Counter()
+    for raw in lines:
+        ts, _, rest = raw.partition(b"\t")
+        try:
+            distinct[(int(ts) // 3600 * 3600, rest)] += 1
+        except ValueError:
+            log.warning("skipping a malformed click log line: %r", raw[:200])
+    counts: Counter[CountKey] = Counter()
+    clicks = 0
+    for (hour, rest), n in distinct.items():
+        try:
+            link_id, flags, country, referrer, agent = rest.decode("utf-8", "replace").split(
+                "\t", 4
+            )
+            link = int(link_id)
+        except ValueError:
+            log.warning("skipping %d malformed click log lines: %r", n, rest[:200])
+            continue
+        clicks += n
+        if flags == PRIVATE_FLAG:
+            # No agent was kept, so bot or not is unknown: it counts as a human visit.
+            bot, values = False, ("", "", "", "", "")
+        else:
+            a = classify(agent)
+            bot, values = a.bot, (country, a.browser, a.os, a.device, referrer)
+        counts[(link, hour, "all", "", bot)] += n
+        for dimension, value in zip(DIMENSIONS, values, strict=True):
+            counts[(link, hour, dimension, value, bot)] += n
+    return counts, clicks
 
 
-# ----------------------------------------------------------------------- flushing
+def _insert(conn: Connection):
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-class ClickFlusher:
-    def __init__(self, client: redis.Redis, session_factory) -> None:
-        self.client = client
-        self.session_factory = session_factory
-        self._seal = client.register_script(SEAL_SCRIPT)
+COLUMNS = ("link_id", "{period}", "dimension", "value", "is_bot", "clicks")
 
-    def seal(self) -> str | None:
-        """Turn the pending clicks into a new batch; None when there are none."""
-        batch_id = uuid.uuid4().hex
-        sealed = self._seal(
-            keys=[PENDING, PENDING_SINCE, BATCH_PREFIX + batch_id, BATCHES, BATCH_SINCE],
-            args=[batch_id, time.time()],
+
+def _upsert(conn: Connection, table, period: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _upsert_by_copy(conn, table.__tablename__, period, rows)
+        return
+    stmt = _insert(conn)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["link_id", period, "dimension", "value", "is_bot"],
+        set_={"clicks": table.clicks + stmt.excluded.clicks},
+    )
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        conn.execute(stmt, rows[start : start + ROWS_PER_STATEMENT])
+
+
+def _upsert_by_copy(conn: Connection, table: str, period: str, rows: list[dict]) -> None:
+    """PostgreSQL: COPY the rows into a temporary table, then one INSERT ... SELECT.
+
+    Several times faster than multi-row INSERTs (no SQL to build and parse per row),
+    in the same transaction. ORDER BY keeps the lock order of every shipper the same.
+    """
+    columns = ", ".join(c.format(period=period) for c in COLUMNS)
+    key = f"link_id, {period}, dimension, value, is_bot"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS incoming_{table} "
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
-        return batch_id if sealed else None
+        with cursor.copy(f"COPY incoming_{table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[c.format(period=period)] for c in COLUMNS])
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming_{table} "
+            f"ORDER BY {key} ON CONFLICT ({key}) DO UPDATE "
+            f"SET clicks = {table}.clicks + EXCLUDED.clicks"
+        )
 
-    def read_batch(self, batch_id: str) -> dict[ClickKey, int]:
-        counts: dict[ClickKey, int] = {}
-        for raw_field, raw_count in self.client.hscan_iter(BATCH_PREFIX + batch_id, count=1000):
-            field = raw_field.decode()
-            if field != TOTAL_FIELD:
-                counts[parse_field(field)] = int(raw_count)
-        return counts
 
-    def apply(self, batch_id: str, counts: dict[ClickKey, int]) -> int | None:
-        """Write a batch in one transaction; returns clicks written, None if already written."""
-        session = self.session_factory()
-        try:
-            if session.get(FlushedBatch, batch_id) is not None:
-                return None
-            record = FlushedBatch(batch_id=batch_id, clicks=0)
-            session.add(record)
-            session.flush()  # a racing flusher fails here, on the primary key
-            record.clicks = add_clicks(session, counts)
-            session.commit()
-            return record.clicks
-        except Exception:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+def add_counts(conn: Connection, counts: Counter[CountKey]) -> None:
+    """Upsert counts into click_hourly and click_daily, skipping links purged since.
 
-    def forget(self, batch_id: str, clicks: int) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.delete(BATCH_PREFIX + batch_id)
-        pipe.srem(BATCHES, batch_id)
-        pipe.hdel(BATCH_SINCE, batch_id)
-        pipe.set(LAST_FLUSH, time.time())
-        pipe.set(LAST_BATCH_SIZE, clicks)
-        pipe.execute()
+    Daily rows are written too (not derived from hourly ones), so day-level stats
+    read one table and outlive the hourly retention. Rows go in primary-key order,
+    so two shippers updating the same rows lock them in the same order: no deadlock.
+    """
+    link_ids = {key[0] for key in counts}
+    existing = set(conn.scalars(select(Link.id).where(Link.id.in_(link_ids))))
+    hourly: list[dict] = []
+    daily: Counter[tuple] = Counter()
+    for (link, hour, dimension, value, bot), n in sorted(counts.items()):
+        if link not in existing:
+            continue
+        at = datetime.fromtimestamp(hour, UTC)
+        hourly.append(
+            {"link_id": link, "hour": at, "dimension": dimension, "value": value,
+             "is_bot": bot, "clicks": n}
+        )  # fmt: skip
+        daily[(link, at.date(), dimension, value, bot)] += n
+    _upsert(conn, ClickHourly, "hour", hourly)
+    daily_rows = [
+        dict(zip(("link_id", "day", "dimension", "value", "is_bot"), key, strict=True), clicks=n)
+        for key, n in sorted(daily.items())
+    ]
+    _upsert(conn, ClickDaily, "day", daily_rows)
 
-    def flush_once(self) -> int:
-        """Seal pending clicks and write every batch in Redis; returns clicks written."""
-        try:
-            self.seal()
+
+def claim_range(conn: Connection, segment: str, start: int, end: int, clicks: int) -> bool:
+    """Move the segment's ledger from start to end; False if someone else shipped it."""
+    if start == 0:
+        stmt = (
+            _insert(conn)(ClickSegment)
+            .values(
+                segment=segment,
+                shipped_bytes=end,
+                clicks=clicks,
+                last_batch_clicks=clicks,
+                updated_at=datetime.now(UTC),
+            )
+            .on_conflict_do_nothing(index_elements=["segment"])
+        )
+    else:
+        stmt = (
+            update(ClickSegment)
+            .where(ClickSegment.segment == segment, ClickSegment.shipped_bytes == start)
+            .values(
+                shipped_bytes=end,
+                clicks=ClickSegment.clicks + clicks,
+                last_batch_clicks=clicks,
+                updated_at=datetime.now(UTC),
+            )
+        )
+    # RETURNING, not rowcount: drivers report -1 for an INSERT ... ON CONFLICT.
+    return conn.execute(stmt.returning(ClickSegment.segment)).first() is not None
+
+
+def shipped_bytes(conn: Connection, segment: str) -> int:
+    return int(
+        conn.scalar(select(ClickSegment.shipped_bytes).where(ClickSegment.segment == segment)) or 0
+    )
+
+
+class ClickShipper:
+    """Moves clicks from the log directory into the database; one per process."""
+
+    def __init__(
+        self,
+        click_log: clicklog.ClickLog,
+        engine: Callable[[], Engine],
+        interval: float = SHIP_INTERVAL,
+        batch_bytes: int = BATCH_BYTES,
+    ) -> None:
+        self.log = click_log
+        self.directory = click_log.directory
+        self._engine = engine
+        self.interval = interval
+        self.batch_bytes = batch_bytes
+        self._lock = threading.Lock()  # one shipment at a time in this process
+        self._started_in: int | None = None
+        self._stop = threading.Event()
+
+    def ship_segment(self, name: str, own: bool) -> int:
+        """Ship a segment's complete lines to its current end; returns clicks written."""
+        path = self.directory / name
+        written = 0
+        with self._engine().connect() as conn:
+            start = shipped_bytes(conn, name)
+            conn.rollback()
+            while True:
+                lines, end = clicklog.read_lines(path, start, self.batch_bytes)
+                if end == start:
+                    break
+                counts, clicks = count_lines(lines)
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":  # names us in pg_stat_activity
+                        conn.exec_driver_sql(
+                            f"SET LOCAL application_name = 'snip-shipper:{os.getpid()}'"
+                        )
+                    if not claim_range(conn, name, start, end, clicks):
+                        conn.rollback()
+                        log.info("segment %s was shipped by someone else from byte %d", name, start)
+                        return written
+                    add_counts(conn, counts)
+                written += clicks
+                start = end
+        if not own:
+            torn = clicklog.size(path) - start
+            if torn:
+                # The writer died inside write(): that redirect was never answered.
+                log.warning("segment %s ends in %d bytes of an unfinished line", name, torn)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return written
+
+    def ship_once(self) -> int:
+        """Ship this process's segment and adopt every orphaned one; returns clicks."""
+        with self._lock:
             written = 0
-            for raw_id in sorted(self.client.smembers(BATCHES)):  # type: ignore[arg-type]
-                batch_id = raw_id.decode()  # type: ignore[union-attr]
-                applied = self.apply(batch_id, self.read_batch(batch_id))
-                written += applied or 0
-                self.forget(batch_id, applied or 0)
-            # Also when there was nothing to do: "last success" means the flusher runs.
-            self.client.set(LAST_FLUSH, time.time())
-            self.prune_flushed_ids()
+            own = self.log.segment
+            if own is not None:
+                written += self.ship_segment(own, own=True)
+                if clicklog.size(self.directory / own) >= clicklog.ROTATE_BYTES:
+                    self.log.close()  # becomes an orphan: adopted and deleted below
+                    own = None
+            for name in clicklog.segments(self.directory):
+                if name == own:
+                    continue
+                with clicklog.adopt(self.directory, name) as orphan:
+                    if orphan:
+                        written += self.ship_segment(name, own=False)
             return written
-        except Exception:
-            with contextlib.suppress(redis.RedisError):  # Redis may be the failure
-                self.client.incr(FLUSH_FAILURES)
-            raise
 
-    def prune_flushed_ids(self) -> None:
-        session = self.session_factory()
+    def drain(self) -> int:
+        """Graceful stop: close our segment, then ship it and every orphan to the end."""
+        self._stop.set()
+        self.log.close()
         try:
-            cutoff = datetime.now(UTC) - KEEP_FLUSHED_IDS
-            session.execute(delete(FlushedBatch).where(FlushedBatch.flushed_at < cutoff))
-            session.commit()
-        finally:
-            session.close()
+            return self.ship_once()
+        except Exception:
+            log.exception("could not ship the click log at exit; the next start ships it")
+            return 0
+
+    def start(self) -> None:
+        """Start the shipping thread in this process (idempotent, fork-aware)."""
+        if self._started_in == os.getpid():
+            return
+        self._started_in = os.getpid()
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="snip-click-shipper", daemon=True).start()
+        atexit.register(self.drain)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.ship_once()
+            except Exception as exc:
+                metrics.CLICK_FLUSH_FAILURES.inc()
+                log.warning("click shipping failed, retrying in %.0fs: %s", self.interval, exc)
+
+
+# ------------------------------------------------------------------- maintenance
+
+
+def prune_hourly(conn: Connection, retention_days: int, now: datetime | None = None) -> int:
+    """Delete hourly rows older than the retention (the daily rows keep their clicks).
+
+    The cut is at a UTC midnight. Returns the rows deleted.
+    """
+    now = now or datetime.now(UTC)
+    cutoff = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=retention_days)
+    return conn.execute(delete(ClickHourly).where(ClickHourly.hour < cutoff)).rowcount  # type: ignore[attr-defined]
+
+
+def prune_ledger(conn: Connection) -> None:
+    conn.execute(
+        delete(ClickSegment).where(ClickSegment.updated_at < datetime.now(UTC) - KEEP_LEDGER)
+    )
 
 
 # ------------------------------------------------------------------ for /metrics
 
 
-def backlog(client: redis.Redis) -> tuple[int, float]:
-    """(clicks waiting, age in seconds of the oldest of them) across pending and batches."""
-    pipe = client.pipeline(transaction=False)
-    pipe.hget(PENDING, TOTAL_FIELD)
-    pipe.get(PENDING_SINCE)
-    pipe.smembers(BATCHES)
-    pipe.hvals(BATCH_SINCE)
-    pending_total, pending_since, batch_ids, batch_since = pipe.execute()
-    waiting = int(pending_total or 0)
-    for raw_id in batch_ids:
-        waiting += int(client.hget(BATCH_PREFIX + raw_id.decode(), TOTAL_FIELD) or 0)
-    times = [float(t) for t in [pending_since, *batch_since] if t is not None]
-    lag = max(0.0, time.time() - min(times)) if times and waiting else 0.0
+def backlog(directory: Path, conn: Connection) -> tuple[int, float]:
+    """(clicks in this host's log not yet in the database, age of the oldest in seconds)."""
+    names = clicklog.segments(directory)
+    if not names:
+        return 0, 0.0
+    done = dict(
+        conn.execute(
+            select(ClickSegment.segment, ClickSegment.shipped_bytes).where(
+                ClickSegment.segment.in_(names)
+            )
+        ).all()
+    )
+    waiting, oldest = 0, None
+    for name in names:
+        lines, _ = clicklog.read_lines(directory / name, int(done.get(name, 0)), 64 * 1024 * 1024)
+        waiting += len(lines)
+        if lines and oldest is None:
+            with contextlib.suppress(ValueError):
+                oldest = int(lines[0].split(b"\t", 1)[0])
+    lag = max(0.0, time.time() - oldest) if oldest is not None else 0.0
     return waiting, lag
+
+
+def last_shipment(conn: Connection) -> tuple[float | None, int]:
+    """(unix time of the newest shipment anywhere, clicks it moved)."""
+    row = conn.execute(
+        select(ClickSegment.updated_at, ClickSegment.last_batch_clicks)
+        .order_by(ClickSegment.updated_at.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None, 0
+    stamp = row[0] if row[0].tzinfo else row[0].replace(tzinfo=UTC)
+    return stamp.timestamp(), int(row[1])
+
+
+def total_clicks(conn: Connection) -> int:
+    """Every click in the aggregates, for tests and the CLI."""
+    return int(
+        conn.scalar(
+            select(func.coalesce(func.sum(ClickDaily.clicks), 0)).where(
+                ClickDaily.dimension == "all"
+            )
+        )
+        or 0
+    )

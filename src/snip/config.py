@@ -53,7 +53,9 @@ class Settings:
     cache_ttl_seconds: int
     local_cache_ttl_seconds: float
     negative_cache_ttl_seconds: int
-    click_buffer_seconds: float
+    click_log_dir: Path
+    geoip_mmdb: Path | None
+    stats_hourly_retention_days: int
     blocked_hosts: tuple[str, ...]
     trusted_proxies: int
     log_level: str
@@ -205,6 +207,23 @@ def _fallback_url(env: Mapping[str, str], name: str) -> str | None:
     return raw
 
 
+def _click_log_dir(env: Mapping[str, str]) -> Path:
+    raw = env.get("SNIP_CLICK_LOG_DIR", "").strip()
+    path = Path(raw) if raw else Path.cwd() / "instance" / "clicks"
+    if not path.is_absolute():
+        raise ConfigError(f"SNIP_CLICK_LOG_DIR must be an absolute path (got {raw!r})")
+    return path
+
+
+def _geoip_mmdb(env: Mapping[str, str]) -> Path | None:
+    raw = env.get("SNIP_GEOIP_MMDB", "").strip()
+    if not raw:
+        return None
+    if not Path(raw).is_file():
+        raise ConfigError(f"SNIP_GEOIP_MMDB must name a readable .mmdb file (got {raw!r})")
+    return Path(raw)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment, or raise ConfigError naming the variable."""
     env = os.environ if env is None else env
@@ -261,8 +280,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # The local TTL is how late a change reaches every worker: keep it short.
         local_cache_ttl_seconds=number(env, "SNIP_LOCAL_CACHE_TTL_SECONDS", 2, 0, 60, cast=float),
         negative_cache_ttl_seconds=number(env, "SNIP_NEGATIVE_CACHE_TTL_SECONDS", 30, 1, 86400),
-        # What a hard-killed worker can lose: keep it bounded.
-        click_buffer_seconds=number(env, "SNIP_CLICK_BUFFER_SECONDS", 0, 0, 10, cast=float),
+        click_log_dir=_click_log_dir(env),
+        geoip_mmdb=_geoip_mmdb(env),
+        stats_hourly_retention_days=number(env, "SNIP_STATS_HOURLY_RETENTION_DAYS", 90, 2, 3660),
         blocked_hosts=blocked,
         trusted_proxies=number(env, "SNIP_TRUSTED_PROXIES", 0, 0, 10),
         log_level=level,

@@ -1,10 +1,10 @@
 """gunicorn settings for snip: `gunicorn -c python:snip.gunicorn_conf "snip:create_app()"`.
 
 Workers come from WEB_CONCURRENCY. Shutdown is graceful: on SIGTERM workers stop
-accepting, finish in-flight requests for up to 25 s (Kubernetes waits 45 s), push
-any clicks held by the optional SNIP_CLICK_BUFFER_SECONDS buffer, and exit. By
-default no click is held in memory: it is in Redis (or the database) before the
-redirect is answered.
+accepting, finish in-flight requests for up to 25 s (Kubernetes waits 45 s), ship
+their click log to the database, and exit. A worker that dies without that (SIGKILL,
+out of memory) loses no click either: its log is on disk, and the worker that
+replaces it adopts and ships it at boot (clicks.py).
 """
 
 from __future__ import annotations
@@ -58,11 +58,24 @@ for _stale in [*_metrics_dir.glob("*.db"), _metrics_dir / "snip-schema-seen"]:
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
 
 
-def worker_exit(server, worker) -> None:
-    # A graceful stop pushes clicks held by SNIP_CLICK_BUFFER_SECONDS (if set).
-    state = getattr(worker.wsgi, "extensions", {}).get("snip")
+def _snip_state(worker):
+    return getattr(worker.wsgi, "extensions", {}).get("snip")
+
+
+def post_worker_init(worker) -> None:
+    # Ship from boot: a successor adopts a dead worker's click log at once.
+    state = _snip_state(worker)
     if state is not None:
-        state.clicks.flush_buffer()
+        if state.clicks.countries is not None:
+            state.clicks.countries.warm()  # before the first redirect, not during it
+        state.shipper.start()
+
+
+def worker_exit(server, worker) -> None:
+    # A graceful stop ships this worker's click log to its end (and deletes it).
+    state = _snip_state(worker)
+    if state is not None:
+        state.shipper.drain()
 
 
 def child_exit(server, worker) -> None:

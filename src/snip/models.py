@@ -1,4 +1,5 @@
-"""Database tables: users, links, tags, API keys, click aggregates and flushed batches."""
+"""Database tables: users, links, tags, API keys, click aggregates and the click-shipping
+ledgers."""
 
 from __future__ import annotations
 
@@ -147,18 +148,58 @@ class Link(db.Model):
         return [t.name for t in self.tags]
 
 
-class ClickStat(db.Model):
-    """Clicks per link, day, bot flag and referrer host, written by the flusher."""
+class ClickHourly(db.Model):
+    """Clicks per link, UTC hour, dimension value and bot flag, written by the shipper.
 
-    __tablename__ = "click_stats"
+    ``dimension`` is "all" (value "") for the plain count, or one of
+    snip.analytics.DIMENSIONS; every click adds one to a row of each. Rows older than
+    SNIP_STATS_HOURLY_RETENTION_DAYS are deleted (ClickDaily keeps the days).
+    """
+
+    __tablename__ = "click_hourly"
+
+    link_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    is_bot: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ClickDaily(db.Model):
+    """The same counts per UTC day, written alongside the hourly ones and kept for good."""
+
+    __tablename__ = "click_daily"
 
     link_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("links.id", ondelete="CASCADE"), primary_key=True
     )
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
     is_bot: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    referrer_host: Mapped[str] = mapped_column(String(255), primary_key=True)
     clicks: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ClickSegment(db.Model):
+    """How far each click-log segment has been shipped: the exactly-once ledger.
+
+    A batch is the byte range [shipped_bytes, end) of a segment; it is accepted only
+    if shipped_bytes still equals its start (a compare-and-set in the batch's own
+    transaction), so a range is counted once whoever ships it and however often.
+    """
+
+    __tablename__ = "click_segments"
+
+    segment: Mapped[str] = mapped_column(String(80), primary_key=True)
+    shipped_bytes: Mapped[int] = mapped_column(BigInteger)
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    last_batch_clicks: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True
+    )
 
 
 class FlushedBatch(db.Model):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from flask import request
 
@@ -22,14 +21,3 @@ def client_address() -> str:
 
 def is_bot(user_agent: str | None) -> bool:
     return not user_agent or bool(BOT_PATTERN.search(user_agent))
-
-
-def referrer_host(referrer: str | None) -> str:
-    """The referring host, lower-cased and bounded; '' for direct visits."""
-    if not referrer:
-        return ""
-    try:
-        host = urlsplit(referrer).hostname or ""
-    except ValueError:
-        return ""
-    return host.lower()[:255]

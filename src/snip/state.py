@@ -13,7 +13,7 @@ from flask import Flask, current_app, has_app_context
 from prometheus_client import CollectorRegistry
 
 from snip.cache import LinkCache
-from snip.clicks import ClickRecorder
+from snip.clicks import ClickRecorder, ClickShipper
 from snip.config import Settings
 from snip.redis_client import RedisGuard
 
@@ -29,6 +29,7 @@ class SnipState:
     redis: RedisGuard
     cache: LinkCache
     clicks: ClickRecorder
+    shipper: ClickShipper
     # Values read from Redis and the database at scrape time (set by snip.metrics).
     live_metrics: CollectorRegistry | None = None
     # The schema check /readyz and metrics share (created on first use by snip.health).

@@ -21,7 +21,10 @@ from snip.config import load_settings
 from snip.extensions import db
 from tests.support import servers
 
-TABLES = "link_tags, click_stats, links, tags, api_keys, users, flushed_batches"
+TABLES = (
+    "link_tags, click_hourly, click_daily, click_segments, links, tags, api_keys, users,"
+    " flushed_batches"
+)
 GENEROUS_LIMIT = "100000 per minute"  # tests that are not about rate limits never hit one
 
 
@@ -63,8 +66,12 @@ def make_app(tmp_path: Path) -> Callable[[dict[str, str]], Flask]:
     """Build an app from an environment dict and bring its database to the latest schema."""
 
     def build(env: dict[str, str]) -> Flask:
+        # Each test's click log lives in its own folder, never in the repository.
+        env = {"SNIP_CLICK_LOG_DIR": str(tmp_path / "clicks"), **env}
         app = create_app(load_settings(env))
         app.config["TESTING"] = True
+        # Tests ship clicks when they choose (ship_clicks), not from a background thread.
+        app.extensions["snip"].clicks.on_first_click = None
         with app.app_context():
             if env["DATABASE_URL"].startswith("sqlite"):
                 upgrade()
@@ -126,6 +133,18 @@ def create_key(
 def auth(app: Flask) -> dict[str, str]:
     """Headers with a read+write API key."""
     return {"Authorization": f"Bearer {create_key(app)}"}
+
+
+def ship_clicks(app: Flask) -> int:
+    """Ship every click logged so far to the database, as the worker's thread would."""
+    return app.extensions["snip"].shipper.ship_once()
+
+
+def total_clicks(app: Flask) -> int:
+    from snip.clicks import total_clicks as total
+
+    with app.app_context(), db.engine.connect() as conn:
+        return total(conn)
 
 
 def shorten(

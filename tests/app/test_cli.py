@@ -68,10 +68,31 @@ def test_keys_create_list_revoke(sqlite_env, tmp_path):
     assert bad_scope.returncode == 2 and "admin" in bad_scope.stderr
 
 
-def test_flush_without_redis_says_there_is_nothing_to_flush(sqlite_env):
-    env = servers.snip_env(**sqlite_env)
+def test_flush_ships_a_dead_workers_click_log_in_embedded_mode(sqlite_env, tmp_path):
+    from snip.clicklog import database_directory
+    from snip.clicks import encode
+
+    env = servers.snip_env(**sqlite_env, SNIP_CLICK_LOG_DIR=str(tmp_path / "clicks"))
     snip(env, "db", "upgrade")
-    assert "nothing to flush" in snip(env, "clicks", "flush").stdout
+    key = snip(env, "keys", "create", "--name", "t").stdout.strip()
+    assert key
+    import sqlite3
+
+    db_file = sqlite_env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(db_file) as conn:
+        conn.execute(
+            "INSERT INTO links (id, slug, url, url_hash, redirect_status, use_count, created_at,"
+            " updated_at) VALUES (7, 'cli', 'https://a.example/', 'h', 302, 0,"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+    folder = database_directory(tmp_path / "clicks", sqlite_env["DATABASE_URL"])
+    folder.mkdir(parents=True)
+    (folder / "00000000000000000001-1-dead.clicks").write_bytes(
+        encode(1.8e9, 7, False, "FR", "", "Mozilla/5.0") * 3
+    )
+    assert "shipped 3 clicks from the log" in snip(env, "clicks", "flush").stdout
+    assert list(folder.iterdir()) == []
+    assert "shipped 0 clicks from the log" in snip(env, "clicks", "flush").stdout
 
 
 def test_flush_reports_a_database_it_cannot_reach(redis_url):

@@ -67,6 +67,41 @@ def test_links_and_keys_made_before_accounts_get_an_owner(empty_database):
         assert conn.execute(sqlalchemy.text("SELECT user_id FROM api_keys")).scalar() == owner.id
         assert conn.execute(sqlalchemy.text("SELECT owner_id FROM links")).scalar() == owner.id
     assert "legacy-owner@snip.invalid\tadmin" in snip(env, "users", "list")
+
+
+def test_clicks_v2_keeps_the_old_click_counts_both_ways(empty_database):
+    """click_stats rows become click_daily rows on upgrade, and come back on downgrade."""
+    env = servers.snip_env(DATABASE_URL=empty_database)
+    snip(env, "db", "upgrade", "0002_cache_epoch")
+    engine = create_engine(empty_database.replace("postgresql://", "postgresql+psycopg://"))
+    old = {("2026-11-01", False, "", 5), ("2026-11-01", False, "news.example", 2),
+           ("2026-11-02", True, "", 3)}  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO links (id, slug, url, url_hash, redirect_status, use_count,"
+                " created_at, updated_at) VALUES (1, 'old', 'https://a.example/', 'h', 302, 0,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        for day, bot, host, n in old:
+            conn.execute(
+                text("INSERT INTO click_stats VALUES (1, :day, :bot, :host, :n)"),
+                {"day": day, "bot": bot, "host": host, "n": n},
+            )
+    snip(env, "db", "upgrade")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT dimension, value, SUM(clicks) FROM click_daily GROUP BY dimension, value")
+        ).all()
+    assert {(d, v, int(n)) for d, v, n in rows} == {
+        ("all", "", 10), ("referrer", "", 8), ("referrer", "news.example", 2),
+        ("country", "", 10), ("browser", "", 10), ("os", "", 10), ("device", "", 10),
+    }  # fmt: skip
+    snip(env, "db", "downgrade", "0002_cache_epoch")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT day, is_bot, referrer_host, clicks FROM click_stats"))
+        assert {(str(d), bool(b), h, int(n)) for d, b, h, n in back} == old
     engine.dispose()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from snip import clicks
+from snip import legacy_clicks as clicks
 from tests.k8s.conftest import Rendering
 from tests.support.servers import find_binary, free_port, wait_for_port
 

@@ -301,6 +301,8 @@ class SnipServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(suffix=".log")[1]))
+    # Its own click log folder unless the caller names one (never the repository's).
+    click_log_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="snip-clk-")))
 
     @property
     def url(self) -> str:
@@ -314,6 +316,7 @@ class SnipServer:
             "WEB_CONCURRENCY": str(self.workers),
         }
         env.setdefault("SNIP_BASE_URL", self.url)
+        env.setdefault("SNIP_CLICK_LOG_DIR", str(self.click_log_dir))
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "-c", "python:snip.gunicorn_conf", self.app_spec],

@@ -22,7 +22,7 @@ from snip import metrics
 from snip.access import can_manage, visible_links
 from snip.cache import CachedLink
 from snip.extensions import db
-from snip.models import ClickStat, Link, Tag, link_tags
+from snip.models import ClickDaily, ClickHourly, Link, Tag, link_tags
 from snip.services.actor import ANONYMOUS, Actor
 from snip.services.errors import Conflict, Gone, Invalid, NotFound, Unavailable
 from snip.state import state
@@ -275,7 +275,8 @@ def purge_expired(*, older_than: timedelta, dry_run: bool = False) -> PurgeResul
         return PurgeResult(len(found), cutoff)
     for start in range(0, len(found), PURGE_CHUNK):
         ids = [row.id for row in found[start : start + PURGE_CHUNK]]
-        db.session.execute(delete(ClickStat).where(ClickStat.link_id.in_(ids)))
+        db.session.execute(delete(ClickHourly).where(ClickHourly.link_id.in_(ids)))
+        db.session.execute(delete(ClickDaily).where(ClickDaily.link_id.in_(ids)))
         db.session.execute(delete(link_tags).where(link_tags.c.link_id.in_(ids)))
         db.session.execute(
             update(Link)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 
 from snip.extensions import db
-from snip.models import ClickStat, Link
+from snip.models import ClickDaily, Link
 from snip.services.errors import Invalid
 
 FIRST_DAY = date(2000, 1, 1)  # stats cover days snip can have seen
@@ -50,9 +50,9 @@ def totals(link: Link) -> Totals:
     """Every click of the link ever flushed, humans and bots apart."""
     by_bot = dict(
         db.session.execute(
-            select(ClickStat.is_bot, func.sum(ClickStat.clicks))
-            .where(ClickStat.link_id == link.id)
-            .group_by(ClickStat.is_bot)
+            select(ClickDaily.is_bot, func.sum(ClickDaily.clicks))
+            .where(ClickDaily.link_id == link.id, ClickDaily.dimension == "all")
+            .group_by(ClickDaily.is_bot)
         ).all()
     )
     return Totals(humans=int(by_bot.get(False) or 0), bots=int(by_bot.get(True) or 0))
@@ -62,9 +62,13 @@ def daily(link: Link, first: date, last: date) -> list[dict]:
     """[{"date", "humans", "bots"}] for the days in [first, last] that had clicks, in order."""
     days: dict[date, dict] = {}
     for day, bot, clicks in db.session.execute(
-        select(ClickStat.day, ClickStat.is_bot, func.sum(ClickStat.clicks))
-        .where(ClickStat.link_id == link.id, ClickStat.day.between(first, last))
-        .group_by(ClickStat.day, ClickStat.is_bot)
+        select(ClickDaily.day, ClickDaily.is_bot, func.sum(ClickDaily.clicks))
+        .where(
+            ClickDaily.link_id == link.id,
+            ClickDaily.dimension == "all",
+            ClickDaily.day.between(first, last),
+        )
+        .group_by(ClickDaily.day, ClickDaily.is_bot)
     ):
         entry = days.setdefault(day, {"date": day, "humans": 0, "bots": 0})
         entry["bots" if bot else "humans"] += int(clicks)
@@ -74,10 +78,14 @@ def daily(link: Link, first: date, last: date) -> list[dict]:
 def top_referrers(link: Link, first: date, last: date, limit: int = TOP_REFERRERS) -> list[dict]:
     """[{"host", "clicks"}], most clicks first; direct visits show as "(direct)"."""
     rows = db.session.execute(
-        select(ClickStat.referrer_host, func.sum(ClickStat.clicks).label("n"))
-        .where(ClickStat.link_id == link.id, ClickStat.day.between(first, last))
-        .group_by(ClickStat.referrer_host)
-        .order_by(func.sum(ClickStat.clicks).desc(), ClickStat.referrer_host)
+        select(ClickDaily.value, func.sum(ClickDaily.clicks).label("n"))
+        .where(
+            ClickDaily.link_id == link.id,
+            ClickDaily.dimension == "referrer",
+            ClickDaily.day.between(first, last),
+        )
+        .group_by(ClickDaily.value)
+        .order_by(func.sum(ClickDaily.clicks).desc(), ClickDaily.value)
         .limit(limit)
     )
     return [{"host": host or "(direct)", "clicks": int(n)} for host, n in rows]
