@@ -370,6 +370,7 @@ def in_process_profile(env: dict[str, str], bare_env: dict[str, str]) -> dict:
 
     sys.path.insert(0, str(REPO))
     from bench.bare_app import app as bare
+
     from snip.cache import CachedLink
 
     app = bench_app(env)

@@ -13,11 +13,11 @@ from flask import Flask, current_app, has_app_context
 from prometheus_client import CollectorRegistry
 
 from snip.cache import LinkCache
-from snip.clicks import ClickRecorder, ClickShipper
 from snip.config import Settings
 from snip.redis_client import RedisGuard
 
-if TYPE_CHECKING:  # snip.health imports this module
+if TYPE_CHECKING:  # these modules import this one (directly or through metrics)
+    from snip.clicks import ClickRecorder, ClickShipper
     from snip.health import DatabaseCheck
 
 EXTENSION_NAME = "snip"

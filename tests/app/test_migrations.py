@@ -72,7 +72,7 @@ def test_links_and_keys_made_before_accounts_get_an_owner(empty_database):
 def test_clicks_v2_keeps_the_old_click_counts_both_ways(empty_database):
     """click_stats rows become click_daily rows on upgrade, and come back on downgrade."""
     env = servers.snip_env(DATABASE_URL=empty_database)
-    snip(env, "db", "upgrade", "0002_cache_epoch")
+    snip(env, "db", "upgrade", "0003_users_owners")
     engine = create_engine(empty_database.replace("postgresql://", "postgresql+psycopg://"))
     old = {("2026-11-01", False, "", 5), ("2026-11-01", False, "news.example", 2),
            ("2026-11-02", True, "", 3)}  # fmt: skip
@@ -98,7 +98,7 @@ def test_clicks_v2_keeps_the_old_click_counts_both_ways(empty_database):
         ("all", "", 10), ("referrer", "", 8), ("referrer", "news.example", 2),
         ("country", "", 10), ("browser", "", 10), ("os", "", 10), ("device", "", 10),
     }  # fmt: skip
-    snip(env, "db", "downgrade", "0002_cache_epoch")
+    snip(env, "db", "downgrade", "0003_users_owners")
     with engine.connect() as conn:
         back = conn.execute(text("SELECT day, is_bot, referrer_host, clicks FROM click_stats"))
         assert {(str(d), bool(b), h, int(n)) for d, b, h, n in back} == old

@@ -4,8 +4,8 @@ click_stats (per day, bot flag and referrer host) becomes click_daily rows: the
 "all" and "referrer" dimensions keep what it knew; country, browser, os and device
 were never recorded before, so those clicks count under "" (unknown).
 
-Revision ID: 0003_clicks_v2
-Revises: 0002_cache_epoch
+Revision ID: 0004_clicks_v2
+Revises: 0003_users_owners
 Create Date: 2026-11-30
 
 Runs on PostgreSQL and SQLite (tests/app/test_migrations.py runs it up and down on both).
@@ -14,8 +14,8 @@ Runs on PostgreSQL and SQLite (tests/app/test_migrations.py runs it up and down 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_clicks_v2"
-down_revision = "0002_cache_epoch"
+revision = "0004_clicks_v2"
+down_revision = "0003_users_owners"
 branch_labels = None
 depends_on = None
 
