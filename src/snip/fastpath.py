@@ -53,38 +53,39 @@ class FastRedirects:
             )
         return self._fixed
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, wsgi: dict, start_response: Callable) -> Iterable[bytes]:
+        # ``wsgi`` is the WSGI environ (request headers as HTTP_*), not the process's.
         started = time.perf_counter()
-        method = environ["REQUEST_METHOD"]
-        slug = environ.get("PATH_INFO", "")[1:]
+        method = wsgi["REQUEST_METHOD"]
+        slug = wsgi.get("PATH_INFO", "")[1:]
         if (
             (method != "GET" and method != "HEAD")
             or not is_slug(slug)
             or slug in self.fixed_paths()
         ):
-            return self.inner(environ, start_response)
+            return self.inner(wsgi, start_response)
         try:
             snip = self.app.extensions["snip"]
             link = lookup(snip, slug)
             if not servable_fast(link, time.time()):
-                environ[LOOKUP_KEY] = link  # Flask decides, without asking the cache again
-                return self.inner(environ, start_response)
-            request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+                wsgi[LOOKUP_KEY] = link  # Flask decides, without asking the cache again
+                return self.inner(wsgi, start_response)
+            request_id = request_id_from(wsgi.get("HTTP_X_REQUEST_ID"))
             record_click(
                 snip,
                 link,  # type: ignore[arg-type]
                 Visit(
                     method=method,
-                    user_agent=environ.get("HTTP_USER_AGENT", ""),
-                    address=environ.get("REMOTE_ADDR"),
-                    referrer=environ.get("HTTP_REFERER"),
-                    dnt=environ.get("HTTP_DNT"),
-                    gpc=environ.get("HTTP_SEC_GPC"),
+                    user_agent=wsgi.get("HTTP_USER_AGENT", ""),
+                    address=wsgi.get("REMOTE_ADDR"),
+                    referrer=wsgi.get("HTTP_REFERER"),
+                    dnt=wsgi.get("HTTP_DNT"),
+                    gpc=wsgi.get("HTTP_SEC_GPC"),
                 ),
             )
         except Exception:
             log.exception("fast path failed before the click; handing the request to Flask")
-            return self.inner(environ, start_response)
+            return self.inner(wsgi, start_response)
         status = link.status  # type: ignore[union-attr]
         start_response(STATUS_LINES[status], redirect_headers(link, request_id))  # type: ignore[arg-type]
         metrics.observe_request(method, ROUTE, status, time.perf_counter() - started)
