@@ -95,4 +95,4 @@ class FastRedirects:
 
 def install(app: Flask) -> None:
     """Put the fast door in front of Flask (inside ProxyFix, which must see it first)."""
-    app.wsgi_app = FastRedirects(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = FastRedirects(app, app.wsgi_app)  # type: ignore[method-assign,assignment]
