@@ -85,7 +85,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def register_extensions(app: Flask, settings: Settings) -> None:
     from snip.analytics import CountryLookup
-    from snip.cache import LinkCache
+    from snip.cache import LinkCache, read_epoch
     from snip.clicklog import ClickLog, database_directory
     from snip.clicks import ClickRecorder, ClickShipper
     from snip.extensions import api, db, limiter, migrate
@@ -103,6 +103,10 @@ def register_extensions(app: Flask, settings: Settings) -> None:
         with app.app_context():
             return db.engine
 
+    def epoch_in_app_context():
+        with app.app_context():
+            return read_epoch()
+
     recorder = ClickRecorder(click_log, CountryLookup(settings.geoip_mmdb))
     shipper = ClickShipper(click_log, engine)
     # Under gunicorn the worker hook starts the shipper at boot (so a successor adopts
@@ -118,6 +122,8 @@ def register_extensions(app: Flask, settings: Settings) -> None:
                 ttl=settings.cache_ttl_seconds,
                 local_ttl=settings.local_cache_ttl_seconds,
                 negative_ttl=settings.negative_cache_ttl_seconds,
+                # The fast path (fastpath.py) reads the cache outside any app context.
+                epoch_reader=epoch_in_app_context,
             ),
             clicks=recorder,
             shipper=shipper,

@@ -73,12 +73,14 @@ def test_clicks_v2_keeps_the_old_click_counts_both_ways(empty_database):
     """click_stats rows become click_daily rows on upgrade, and come back on downgrade."""
     env = servers.snip_env(DATABASE_URL=empty_database)
     snip(env, "db", "upgrade", "0003_users_owners")
-    engine = create_engine(empty_database.replace("postgresql://", "postgresql+psycopg://"))
+    engine = sqlalchemy.create_engine(
+        empty_database.replace("postgresql://", "postgresql+psycopg://")
+    )
     old = {("2026-11-01", False, "", 5), ("2026-11-01", False, "news.example", 2),
            ("2026-11-02", True, "", 3)}  # fmt: skip
     with engine.begin() as conn:
         conn.execute(
-            text(
+            sqlalchemy.text(
                 "INSERT INTO links (id, slug, url, url_hash, redirect_status, use_count,"
                 " created_at, updated_at) VALUES (1, 'old', 'https://a.example/', 'h', 302, 0,"
                 " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
@@ -86,13 +88,15 @@ def test_clicks_v2_keeps_the_old_click_counts_both_ways(empty_database):
         )
         for day, bot, host, n in old:
             conn.execute(
-                text("INSERT INTO click_stats VALUES (1, :day, :bot, :host, :n)"),
+                sqlalchemy.text("INSERT INTO click_stats VALUES (1, :day, :bot, :host, :n)"),
                 {"day": day, "bot": bot, "host": host, "n": n},
             )
     snip(env, "db", "upgrade")
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT dimension, value, SUM(clicks) FROM click_daily GROUP BY dimension, value")
+            sqlalchemy.text(
+                "SELECT dimension, value, SUM(clicks) FROM click_daily GROUP BY dimension, value"
+            )
         ).all()
     assert {(d, v, int(n)) for d, v, n in rows} == {
         ("all", "", 10), ("referrer", "", 8), ("referrer", "news.example", 2),
@@ -100,7 +104,9 @@ def test_clicks_v2_keeps_the_old_click_counts_both_ways(empty_database):
     }  # fmt: skip
     snip(env, "db", "downgrade", "0003_users_owners")
     with engine.connect() as conn:
-        back = conn.execute(text("SELECT day, is_bot, referrer_host, clicks FROM click_stats"))
+        back = conn.execute(
+            sqlalchemy.text("SELECT day, is_bot, referrer_host, clicks FROM click_stats")
+        )
         assert {(str(d), bool(b), h, int(n)) for d, b, h, n in back} == old
     engine.dispose()
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from snip.access import visible_links
 from snip.extensions import db
-from snip.models import ClickStat, Link, Tag, as_utc
+from snip.models import ClickDaily, Link, Tag, as_utc
 from snip.services import links as link_service
 from snip.services.actor import Actor
 from snip.services.errors import NotFound
@@ -105,8 +105,9 @@ def _status_condition(status: str, now: datetime):
 def click_totals():
     """Clicks per link (all time), as a subquery to join and sort on."""
     return (
-        select(ClickStat.link_id, func.sum(ClickStat.clicks).label("clicks"))
-        .group_by(ClickStat.link_id)
+        select(ClickDaily.link_id, func.sum(ClickDaily.clicks).label("clicks"))
+        .where(ClickDaily.dimension == "all")
+        .group_by(ClickDaily.link_id)
         .subquery()
     )
 
