@@ -100,18 +100,18 @@ def classify(user_agent: str) -> Agent:
     device = parsed.device
     bot = bool(BOT_PATTERN.search(user_agent)) or (device is not None and device.family == "Spider")
     if bot:
-        kind = "bot"
+        device_type = "bot"
     elif device is not None and (
         "Tablet" in (device.brand or "") or device.family in {"iPad", "Kindle"}
     ):
-        kind = "tablet"
+        device_type = "tablet"
     elif os_family in MOBILE_OS or "Mobile" in user_agent:
-        kind = "mobile"
+        device_type = "mobile"
     elif os_family in DESKTOP_OS:
-        kind = "desktop"
+        device_type = "desktop"
     else:
-        kind = "other"
-    return Agent(bot, browser[:MAX_VALUE], os_family[:MAX_VALUE], kind)
+        device_type = "other"
+    return Agent(bot, browser[:MAX_VALUE], os_family[:MAX_VALUE], device_type)
 
 
 def referrer_host(referrer: str | None) -> str:

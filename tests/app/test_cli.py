@@ -74,8 +74,6 @@ def test_flush_ships_a_dead_workers_click_log_in_embedded_mode(sqlite_env, tmp_p
 
     env = servers.snip_env(**sqlite_env, SNIP_CLICK_LOG_DIR=str(tmp_path / "clicks"))
     snip(env, "db", "upgrade")
-    key = snip(env, "keys", "create", "--name", "t").stdout.strip()
-    assert key
     import sqlite3
 
     db_file = sqlite_env["DATABASE_URL"].removeprefix("sqlite:///")

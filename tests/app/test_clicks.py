@@ -234,7 +234,7 @@ def test_sigkilling_workers_under_load_loses_and_doubles_no_answered_click(pg_en
     only clicks counted without an answer are requests cut off by a kill after their
     click was written (the client saw the connection drop)."""
     server = servers.SnipServer(env=servers.snip_env(**pg_env), workers=2).start()
-    key = servers.run_snip_cli("keys", "create", "--name", "t", env=server.env).stdout.strip()
+    key = servers.create_key(server.env, "t")
     requests.post(
         f"{server.url}/api/v1/links",
         json={"url": "https://example.com/", "slug": "load"},
@@ -411,7 +411,7 @@ def test_sigkilling_the_flusher_mid_flush_loses_and_doubles_nothing(make_app, pg
 
 def test_a_graceful_stop_ships_the_whole_log(pg_env):
     server = servers.SnipServer(env=servers.snip_env(**pg_env), workers=2).start()
-    key = servers.run_snip_cli("keys", "create", "--name", "t", env=server.env).stdout.strip()
+    key = servers.create_key(server.env, "t")
     requests.post(
         f"{server.url}/api/v1/links",
         json={"url": "https://example.com/", "slug": "bye"},
