@@ -37,15 +37,18 @@ def test_first_install_waits_for_the_database_then_migrates(tmp_path):
     cluster = servers.PostgresCluster(tmp_path / "pg").init()  # created, not started
     with servers.running(cluster):
         url = cluster.admin_url.rsplit("/", 1)[0] + "/snip_first"
-        proc = start_migrate(url, "--wait", "60")
-        time.sleep(3)  # the init container starts before the database is up
-        assert proc.poll() is None, proc.communicate()
+        proc = start_migrate(url, "--wait", "120")
+        # The init container starts before the database is up: it says it waits
+        # (once every 2 s) and keeps waiting. Poll for that, never a fixed sleep.
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert "waiting for the database" in first, first + proc.communicate()[1]
+        assert proc.poll() is None
         cluster.start()
         with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
             conn.execute("CREATE DATABASE snip_first")  # the image's POSTGRES_DB step
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-        assert "waiting for the database" in err
         assert revision(url) == [HEAD]
 
 
