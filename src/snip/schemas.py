@@ -9,8 +9,11 @@ snip itself.
 
 from __future__ import annotations
 
+import zoneinfo
+
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from snip.analytics import DIMENSIONS
 from snip.config import REDIRECT_STATUSES
 from snip.services.stats import FIRST_DAY, LAST_DAY, MAX_STATS_DAYS
 from snip.validation import (
@@ -229,3 +232,68 @@ class LinkStats(Schema):
     to = fields.Date()
     daily = fields.List(fields.Nested(DayStats))
     top_referrers = fields.List(fields.Nested(ReferrerStats))
+    breakdowns = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Nested(lambda: BreakdownItem())),
+        metadata={"description": "top 10 values of country, browser, os, device, referrer"},
+    )
+
+
+# The IANA zones this machine knows (system tzdata): listed in the OpenAPI document.
+TIME_ZONES = sorted(zoneinfo.available_timezones() | {"UTC"})
+
+
+class SeriesQuery(StatsQuery):
+    interval = fields.String(
+        load_default="day",
+        validate=validate.OneOf(("hour", "day")),
+        metadata={"description": "'day' (default) or 'hour' (at most 31 days, and only "
+                  "within SNIP_STATS_HOURLY_RETENTION_DAYS)"},
+    )  # fmt: skip
+    tz = fields.String(
+        load_default="UTC",
+        validate=validate.OneOf(TIME_ZONES, error="unknown time zone; use an IANA name"),
+        metadata={"description": "IANA time zone of the days and hours, e.g. Europe/Paris; "
+                  "'from' and 'to' are local days then"},
+    )  # fmt: skip
+
+
+class SeriesPoint(Schema):
+    start = fields.DateTime(metadata={"description": "start of the hour or day, in 'tz'"})
+    humans = fields.Integer()
+    bots = fields.Integer()
+
+
+class LinkSeries(Schema):
+    slug = fields.String()
+    interval = fields.String()
+    tz = fields.String()
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    points = fields.List(
+        fields.Nested(SeriesPoint), metadata={"description": "periods with clicks, in order"}
+    )
+
+
+class BreakdownQuery(StatsQuery):
+    dimension = fields.String(
+        required=True,
+        validate=validate.OneOf(DIMENSIONS),
+        metadata={"description": "country, browser, os, device or referrer"},
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
+class BreakdownItem(Schema):
+    value = fields.String(metadata={"description": '"" = unknown (or a direct visit)'})
+    humans = fields.Integer()
+    bots = fields.Integer()
+    clicks = fields.Integer()
+
+
+class LinkBreakdown(Schema):
+    slug = fields.String()
+    dimension = fields.String()
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    items = fields.List(fields.Nested(BreakdownItem), metadata={"description": "most first"})

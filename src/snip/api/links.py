@@ -16,18 +16,23 @@ from snip.extensions import limit_writes
 from snip.models import Link, as_utc
 from snip.qr import FORMATS, qr_code
 from snip.schemas import (
+    BreakdownQuery,
+    LinkBreakdown,
     LinkCreate,
     LinkListQuery,
     LinkOut,
     LinkPage,
+    LinkSeries,
     LinkStats,
     LinkUpdate,
     QrQuery,
+    SeriesQuery,
     StatsQuery,
 )
 from snip.services import links, stats
 from snip.services.actor import Actor
 from snip.services.errors import Invalid
+from snip.state import state
 
 blp = Blueprint("links", __name__, url_prefix="/api/v1/links", description="Short links")
 # Statuses every operation can answer (422 is added by each @blp.arguments): no or a bad
@@ -145,3 +150,78 @@ def link_qr(query, slug):
         mimetype=FORMATS[fmt],
         headers={"Content-Disposition": f'inline; filename="{link.slug}-qr.{fmt}"'},
     )
+
+
+def csv_response(text: str, filename: str) -> Response:
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def series_view(query, slug: str) -> dict:
+    link = links.get_link(slug, actor=actor())
+    first, last = stats.date_range(query.get("from_"), query.get("to"))
+    points = stats.series(
+        link,
+        first=first,
+        last=last,
+        interval=query["interval"],
+        tz=query["tz"],
+        retention_days=state().settings.stats_hourly_retention_days,
+    )
+    return {"slug": link.slug, "interval": query["interval"], "tz": query["tz"],
+            "from_": first, "to": last, "points": points}  # fmt: skip
+
+
+def breakdown_view(query, slug: str) -> dict:
+    link = links.get_link(slug, actor=actor())
+    first, last = stats.date_range(query.get("from_"), query.get("to"))
+    items = stats.breakdown(link, query["dimension"], first=first, last=last, limit=query["limit"])
+    return {"slug": link.slug, "dimension": query["dimension"], "from_": first, "to": last,
+            "items": items}  # fmt: skip
+
+
+@blp.route("/<slug>/stats/series", methods=["GET"])
+@require("read")
+@blp.arguments(SeriesQuery, location="query")
+@blp.response(200, LinkSeries)
+@errors(blp, *READ_ERRORS, 404, 410)
+def link_series(query, slug):
+    """Clicks per hour or per day in a time zone, humans and bots apart."""
+    return series_view(query, slug)
+
+
+@blp.route("/<slug>/stats/series.csv", methods=["GET"])
+@require("read")
+@blp.arguments(SeriesQuery, location="query")
+@blp.response(200, content_type="text/csv", description="start,humans,bots")
+@errors(blp, *READ_ERRORS, 404, 410)
+def link_series_csv(query, slug):
+    """The series as CSV (columns start, humans, bots), for a spreadsheet."""
+    view = series_view(query, slug)
+    text = stats.to_csv(view["points"], ("start", "humans", "bots"))
+    return csv_response(text, f"{slug}-clicks-per-{query['interval']}.csv")
+
+
+@blp.route("/<slug>/stats/breakdown", methods=["GET"])
+@require("read")
+@blp.arguments(BreakdownQuery, location="query")
+@blp.response(200, LinkBreakdown)
+@errors(blp, *READ_ERRORS, 404, 410)
+def link_breakdown(query, slug):
+    """Clicks by country, browser, os, device or referrer over UTC days, most first."""
+    return breakdown_view(query, slug)
+
+
+@blp.route("/<slug>/stats/breakdown.csv", methods=["GET"])
+@require("read")
+@blp.arguments(BreakdownQuery, location="query")
+@blp.response(200, content_type="text/csv", description="value,humans,bots,clicks")
+@errors(blp, *READ_ERRORS, 404, 410)
+def link_breakdown_csv(query, slug):
+    """The breakdown as CSV (columns value, humans, bots, clicks)."""
+    view = breakdown_view(query, slug)
+    text = stats.to_csv(view["items"], ("value", "humans", "bots", "clicks"))
+    return csv_response(text, f"{slug}-clicks-by-{query['dimension']}.csv")
