@@ -144,6 +144,7 @@ class GranianServer:
                 if probe.status_code < 500:
                     return self
             time.sleep(0.1)
+        self.stop()  # never leave a server behind
         raise TimeoutError("granian did not answer")
 
     def stop(self) -> None:
