@@ -27,7 +27,10 @@ from tests.support.tools import run, tool
 # Jobs that only exist inside a cluster (Kubernetes API objects, kubelets).
 CLUSTER_ONLY_JOBS = {"kube-state-metrics", "kubelet"}
 # Pushed by the backup script to the Pushgateway, kept by honor_labels.
-PUSHED_JOBS = {"snip-backup"}
+PUSHED_JOBS = {
+    "snip-backup",
+    "snip-backup-drill",
+}  # Pushgateway jobs (db-backup.sh, restore-drill.sh)
 # The two workloads that talk to the Kubernetes API.
 API_CLIENTS = {"snip-prometheus", "snip-kube-state-metrics"}
 
