@@ -54,17 +54,29 @@ EXPOSE 8000
 # --- ops: backup tooling -------------------------------------------------------
 FROM base AS ops
 # postgresql-client-15 matches the PostgreSQL 15 server of k8s/database/
-# (pg_dump refuses servers newer than itself). db-backup.sh pushes its metrics
-# with python3 when curl is absent, so curl is not added.
+# (pg_dump refuses servers newer than itself); pgbackrest takes base backups and
+# restores (scripts/backup/base-backup.sh, pitr-restore.sh); postgresql-15 (the
+# server) runs the restored cluster of a restore drill (restore-drill.sh). The
+# scripts push metrics with python3 when curl is absent, so curl is not added.
 # Exact Debian versions are not pinned (DL3008): bookworm security updates
 # replace them, and a pinned version would stop building the day it is replaced.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client-15 \
+ && apt-get install -y --no-install-recommends postgresql-client-15 postgresql-15 pgbackrest \
  && rm -rf /var/lib/apt/lists/*
 COPY --chown=root:root --chmod=0755 scripts /opt/snip/scripts
 USER 10001:10001
 CMD ["/opt/snip/scripts/backup/db-backup.sh", "--help"]
+
+# --- postgres: the database of k8s/database/ with pgBackRest inside -------------
+# archive_command (pgbackrest archive-push) runs in the PostgreSQL container, and
+# the same image runs the pgBackRest TLS server beside it for base backups.
+#     docker build --target postgres -t ghcr.io/snip-project/snip-postgres:0.1.0 .
+FROM postgres:15.14-bookworm AS postgres
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends pgbackrest \
+ && rm -rf /var/lib/apt/lists/*
 
 # --- runtime: the default image --------------------------------------------------
 FROM base AS runtime

@@ -17,8 +17,10 @@ usage() {
   cat <<'EOF'
 Usage: scripts/backup/ops-pod.sh start|stop [options]
 
-  start   create pod/snip-ops (image and settings of cronjob/snip-backup, the snip-backups
-          claim on /backups, PG* variables for the in-cluster database) and wait until Ready
+  start   create pod/snip-ops (image of cronjob/snip-backup: pg_dump, pgBackRest, the scripts;
+          a scratch volume on /backups, PG* variables for the in-cluster database) and wait
+          until Ready. Backups live in object storage, not in the cluster: /backups is
+          scratch space for a logical dump or a restore, gone with the pod.
   stop    delete pod/snip-ops
 
 Then, for example:
@@ -109,7 +111,7 @@ spec:
           valueFrom: {secretKeyRef: {name: ${SNIP_SECRET_NAME}, key: POSTGRES_PASSWORD}}
       resources:
         requests: {cpu: 100m, memory: 128Mi, ephemeral-storage: 16Mi}
-        limits: {cpu: "1", memory: 512Mi, ephemeral-storage: 256Mi}
+        limits: {cpu: "1", memory: 512Mi, ephemeral-storage: 21Gi}
       securityContext:
         allowPrivilegeEscalation: false
         readOnlyRootFilesystem: true
@@ -119,7 +121,7 @@ spec:
         - {name: tmp, mountPath: /tmp}
   volumes:
     - name: backups
-      persistentVolumeClaim: {claimName: snip-backups}
+      emptyDir: {sizeLimit: 20Gi}
     - name: tmp
       emptyDir: {sizeLimit: 64Mi}
 EOF

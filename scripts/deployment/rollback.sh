@@ -27,8 +27,9 @@ Usage: scripts/deployment/rollback.sh [options]
 
 Show the rollout history of deployment/snip-api, roll every snip workload back to the
 previous release (the API to --to-revision N, the others to the image and configuration
-it then runs): Deployments snip-api and snip-flusher, CronJobs snip-purge-expired and
-snip-backup, with their configuration (snip-config). Wait for the rollouts, health-check.
+it then runs): Deployments snip-api and snip-flusher, CronJobs snip-purge-expired,
+snip-backup and snip-backup-drill (those present), with their configuration
+(snip-config). Wait for the rollouts, health-check.
 
 The database schema is NOT rolled back: migrations are written so that the previous
 release still runs on the newer schema (expand/contract), so one step back is safe.

@@ -8,7 +8,7 @@ SNIP_SECRET_NAME="${SNIP_SECRET_NAME:-snip-secrets}"
 # Every workload running a snip image (tests/k8s checks these lists against k8s/): a
 # release changes them all, so a rollback must take them all back.
 SNIP_DEPLOYMENTS="${SNIP_DEPLOYMENTS:-snip-api snip-flusher}"
-SNIP_CRONJOBS="${SNIP_CRONJOBS:-snip-purge-expired snip-backup}"
+SNIP_CRONJOBS="${SNIP_CRONJOBS:-snip-purge-expired snip-backup snip-backup-drill}"
 
 # kube_context : the current kubectl context name ("" when none is configured).
 kube_context() {

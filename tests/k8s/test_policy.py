@@ -205,9 +205,17 @@ def test_the_secret_template_holds_only_placeholders() -> None:
     from tests.k8s.conftest import K8S, load_yaml_files
 
     path = K8S / "security" / "secrets.yaml"
-    (secret,) = load_yaml_files([path])[str(path)]
-    assert secret["kind"] == "Secret"
-    assert all(PLACEHOLDER in v for v in secret["stringData"].values())
+    secrets = load_yaml_files([path])[str(path)]
+    # snip-secrets (the app), snip-backup-s3 (object store and cipher key),
+    # snip-pgbackrest-tls (pgBackRest's TLS server and its client).
+    assert {s["metadata"]["name"] for s in secrets} == {
+        "snip-secrets",
+        "snip-backup-s3",
+        "snip-pgbackrest-tls",
+    }
+    for secret in secrets:
+        assert secret["kind"] == "Secret"
+        assert all(PLACEHOLDER in v for v in secret["stringData"].values())
 
 
 def test_network_policies_deny_by_default_and_never_reopen_everything(
@@ -357,9 +365,16 @@ def test_redis_can_never_evict_click_data_and_persists_it(root: Rendering) -> No
 
 def test_postgres_is_15_and_the_backup_client_matches(root: Rendering) -> None:
     pg = root.find("StatefulSet", "snip-postgres")["spec"]["template"]["spec"]["containers"][0]
-    assert re.fullmatch(r"postgres:15\.\d+-bookworm", pg["image"])
+    # The image is the Dockerfile's `postgres` stage: the official PostgreSQL 15
+    # image plus pgBackRest (archive_command and the TLS-server sidecar).
+    assert re.fullmatch(r"ghcr\.io/snip-project/snip-postgres:[\w.-]+", pg["image"])
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    stage = re.search(r"^FROM (\S+) AS postgres$(.*?)(?=^FROM |\Z)", dockerfile, re.M | re.S)
+    assert stage, "no `postgres` stage in the Dockerfile"
+    assert re.fullmatch(r"postgres:15\.\d+-bookworm", stage.group(1))
+    assert "pgbackrest" in stage.group(2)
     assert "pg_isready" in pg["readinessProbe"]["exec"]["command"]
-    assert "postgresql-client-15" in (REPO_ROOT / "Dockerfile").read_text()
+    assert "postgresql-client-15" in dockerfile
 
 
 def test_snip_images_carry_the_package_version(renderings: dict[str, Rendering]) -> None:

@@ -26,7 +26,7 @@ def test_start_creates_the_backup_twin_and_waits(cluster):
     for expected in (
         "image: ghcr.io/snip-project/snip-ops:0.1.0",
         "app.kubernetes.io/component: backup",
-        "claimName: snip-backups",
+        "emptyDir: {sizeLimit: 20Gi}",  # scratch only: backups live in object storage
         "secretKeyRef: {name: snip-secrets, key: POSTGRES_PASSWORD}",
         "runAsNonRoot: true",
         "allowPrivilegeEscalation: false",
