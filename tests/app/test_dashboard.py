@@ -79,3 +79,22 @@ def test_pages_load_only_assets_served_by_snip(app):
             assert asset.startswith("/"), f"{path} loads {asset} from elsewhere"
             assert client.get(asset).status_code == 200, asset
         assert "style=" not in page and "<script>" not in page  # nothing inline (CSP)
+
+
+def test_the_stats_page_breaks_clicks_down_by_browser_os_and_device(app):
+    from tests.app.conftest import ship_clicks
+
+    client = signed_in(app)
+    create(client, slug="gadget")
+    firefox_on_linux = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    visitor = app.test_client()
+    for _ in range(2):
+        answer = visitor.get("/gadget", headers={"User-Agent": firefox_on_linux})
+        assert answer.status_code == 302
+    ship_clicks(app)
+    page = client.get("/links/gadget").get_data(as_text=True)
+    for title in ("Countries", "Browsers", "Operating systems", "Devices"):
+        assert f">{title}</h2>" in page
+    assert re.search(r"<td>Firefox</td><td class=\"num\">2</td>", page), page
+    assert re.search(r"<td>Linux</td><td class=\"num\">2</td>", page)
+    assert re.search(r"<td>desktop</td><td class=\"num\">2</td>", page)
