@@ -296,7 +296,12 @@ def test_the_api_rolls_out_without_losing_capacity(root: Rendering) -> None:
     assert pod["topologySpreadConstraints"], "replicas are not spread over nodes"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert {v["mountPath"] for v in c["volumeMounts"]} == {"/tmp"}
+    # Writable places only: /tmp, and the click log where the ConfigMap points the app.
+    config = next(
+        cm["data"] for cm in root.objects
+        if cm["kind"] == "ConfigMap" and cm["metadata"]["name"].startswith("snip-config")
+    )  # fmt: skip
+    assert {v["mountPath"] for v in c["volumeMounts"]} == {"/tmp", config["SNIP_CLICK_LOG_DIR"]}
     annotations = spec["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == "8081"  # the metrics port
     assert annotations["prometheus.io/path"] == "/metrics"
