@@ -40,9 +40,14 @@ def test_first_install_waits_for_the_database_then_migrates(tmp_path):
         proc = start_migrate(url, "--wait", "120")
         # The init container starts before the database is up: it says it waits
         # (once every 2 s) and keeps waiting. Poll for that, never a fixed sleep.
+        # Other lines (a library's warning, a log line) may come first: read until
+        # the waiting line, or until the process ends without ever saying it.
         assert proc.stderr is not None
-        first = proc.stderr.readline()
-        assert "waiting for the database" in first, first + proc.communicate()[1]
+        seen = []
+        while not any("waiting for the database" in line for line in seen):
+            line = proc.stderr.readline()
+            assert line, "".join(seen) + proc.communicate()[1]
+            seen.append(line)
         assert proc.poll() is None
         cluster.start()
         with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
