@@ -58,26 +58,7 @@ def roles_cluster(tmp_path):
     with servers.running(cluster):
         with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
             conn.execute("CREATE DATABASE snip")  # the image's POSTGRES_DB
-        (cluster.data_dir / "pg_hba.conf").write_text(
-            "local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-        )
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                servers.find_binary("pg_ctl"),
-                "-D",
-                str(cluster.data_dir),
-                "reload",
-            ]
-            if os.geteuid() == 0
-            else [servers.find_binary("pg_ctl"), "-D", str(cluster.data_dir), "reload"],
-            check=True,
-            capture_output=True,
-        )
+        cluster.require_passwords()
         secrets = tmp_path / "secrets"
         secrets.mkdir()
         for role, pw in PASSWORDS.items():

@@ -95,25 +95,7 @@ def password_postgres(tmp_path):
             )
             conn.execute("GRANT pg_monitor TO snip_exporter")
             conn.execute("CREATE DATABASE snip")
-        hba = cluster.data_dir / "pg_hba.conf"
-        hba.write_text(
-            "local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
-            "host all all 127.0.0.1/32 scram-sha-256\n"
-        )
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                servers.find_binary("pg_ctl"),
-                "-D",
-                str(cluster.data_dir),
-                "reload",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        cluster.require_passwords()
         yield cluster
 
 

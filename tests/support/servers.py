@@ -217,6 +217,14 @@ class PostgresCluster:
         self._pg_ctl("-o", options, "-l", str(self.directory / "log"), "-w", "start")
         return self
 
+    def require_passwords(self) -> None:
+        """Every role but postgres must log in with its password (scram), as in production."""
+        (self.data_dir / "pg_hba.conf").write_text(
+            "local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        self._pg_ctl("reload")
+
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._pg_ctl("-m", "fast", "-w", "stop")
