@@ -30,6 +30,7 @@ from snip.redirect import (
     redirect_headers,
     servable_fast,
 )
+from snip.state import state
 from snip.validation import is_slug
 
 log = logging.getLogger("snip.fastpath")
@@ -65,7 +66,7 @@ class FastRedirects:
         ):
             return self.inner(wsgi, start_response)
         try:
-            snip = self.app.extensions["snip"]
+            snip = state(self.app)
             link = lookup(snip, slug)
             if not servable_fast(link, time.time()):
                 wsgi[LOOKUP_KEY] = link  # Flask decides, without asking the cache again
