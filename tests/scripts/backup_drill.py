@@ -143,8 +143,23 @@ def main() -> None:
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t_mark))
             + f".{int(t_mark % 1 * 1e6):06d}Z"
         )
-        while time.time() < after_backup + args.after_seconds:
-            time.sleep(0.2)
+        with psycopg.connect(url, autocommit=True) as conn:
+            t_segment = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+            while time.time() < after_backup + args.after_seconds:
+                time.sleep(0.2)
+            # A restore to T needs the WAL segment holding T in the archive: it is pushed
+            # up to archive_timeout after T, plus the push itself. Losing the primary
+            # before that would test the race, not the restore; wait for it (bounded).
+            deadline = time.time() + args.archive_timeout + 60
+            while True:
+                (archived,) = conn.execute(
+                    "SELECT last_archived_wal FROM pg_stat_archiver"
+                ).fetchone()
+                if archived is not None and archived >= t_segment:
+                    break
+                if time.time() > deadline:
+                    check(False, f"WAL segment {t_segment} (holds T) archived in time")
+                time.sleep(0.2)
         # The disaster: the machine is gone. Immediate stop: no shutdown checkpoint,
         # no last archive push; what was not archived yet is lost.
         writer.stop.set()
